@@ -1,0 +1,1 @@
+"""Crowdify's shared layer: settings, auth, persistence, the HTTP error model and adapters."""

@@ -1,0 +1,163 @@
+"""The HTTP layer every API function shares: the resolver, the one error table, and the Lambda entry point."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from datetime import date, datetime
+from decimal import Decimal
+from http import HTTPStatus
+from typing import Any
+from uuid import UUID
+
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, CORSConfig, Response, content_types
+from aws_lambda_powertools.event_handler.exceptions import NotFoundError
+from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+from aws_lambda_powertools.logging import correlation_paths
+from sqlalchemy import exc as sqlalchemy_errors
+
+from crowdify import errors
+from crowdify.auth import Caller, require_caller
+from crowdify.settings import get_settings
+
+logger = Logger()
+tracer = Tracer()
+metrics = Metrics()
+
+# Larger bodies are refused before parsing: nothing the API takes comes near this.
+MAX_BODY_BYTES = 1024 * 1024
+
+ERROR_STATUS: dict[type[errors.DomainError], HTTPStatus] = {
+    errors.NotAuthenticated: HTTPStatus.UNAUTHORIZED,
+    errors.Forbidden: HTTPStatus.FORBIDDEN,
+    errors.NotFound: HTTPStatus.NOT_FOUND,
+    errors.Conflict: HTTPStatus.CONFLICT,
+    errors.InvalidRequest: HTTPStatus.UNPROCESSABLE_ENTITY,
+    errors.DependencyUnavailable: HTTPStatus.SERVICE_UNAVAILABLE,
+}
+
+
+class RequestTooLarge(errors.DomainError):
+    pass
+
+
+def status_for(error: errors.DomainError) -> HTTPStatus:
+    if isinstance(error, RequestTooLarge):
+        return HTTPStatus.REQUEST_ENTITY_TOO_LARGE
+    for error_class in type(error).__mro__:
+        if error_class in ERROR_STATUS:
+            return ERROR_STATUS[error_class]
+    return HTTPStatus.BAD_REQUEST
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        # Money is a JSON number for the web client, never a string.
+        return int(value) if value == value.to_integral_value() else float(value)
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, UUID):
+        return str(value)
+    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
+
+
+def to_json(value: Any) -> str:
+    return json.dumps(value, default=_json_default, separators=(",", ":"), ensure_ascii=False)
+
+
+def json_error(status: HTTPStatus | int, detail: Any, headers: dict[str, str] | None = None) -> Response:
+    return Response(
+        status_code=int(status),
+        content_type=content_types.APPLICATION_JSON,
+        body={"detail": detail},
+        headers=headers,
+    )
+
+
+class SettingsCORS(CORSConfig):
+    """CORS origins from CORS_ORIGINS, read on the first request rather than at import."""
+
+    def __init__(self) -> None:
+        super().__init__(allow_origin="", allow_headers=["Idempotency-Key"], max_age=600)
+
+    def _origins(self) -> list[str]:
+        return get_settings().cors_origins
+
+    def allowed_origin(self, extracted_origin: str) -> str | None:
+        origins = self._origins()
+        if extracted_origin and extracted_origin in origins:
+            return extracted_origin
+        if extracted_origin and "*" in origins:
+            return "*"
+        return None
+
+    def to_dict(self, origin: str | None) -> dict[str, str]:
+        if not origin:
+            return {}
+        self._allowed_origins = [origin]
+        return super().to_dict(origin)
+
+
+def api_app() -> APIGatewayHttpResolver:
+    """The resolver every route module uses: validation on, CORS from settings, errors mapped in one table."""
+    app = APIGatewayHttpResolver(enable_validation=True, cors=SettingsCORS(), serializer=to_json)
+
+    @app.exception_handler(errors.DomainError)
+    def domain_error(error: errors.DomainError) -> Response:
+        status = status_for(error)
+        headers = {"WWW-Authenticate": "Bearer"} if status == HTTPStatus.UNAUTHORIZED else None
+        if status >= HTTPStatus.INTERNAL_SERVER_ERROR:
+            logger.warning("dependency unavailable", extra={"detail": error.detail})
+        return json_error(status, error.detail, headers)
+
+    @app.exception_handler(RequestValidationError)
+    def validation_error(error: RequestValidationError) -> Response:
+        detail = [
+            {"loc": list(item.get("loc", ())), "msg": item.get("msg", "Invalid value"), "type": item.get("type")}
+            for item in error.errors()
+        ]
+        return json_error(HTTPStatus.UNPROCESSABLE_ENTITY, detail)
+
+    @app.exception_handler(NotFoundError)
+    def route_not_found(_error: NotFoundError) -> Response:
+        return json_error(HTTPStatus.NOT_FOUND, "Not Found")
+
+    @app.exception_handler(sqlalchemy_errors.DBAPIError)
+    def database_error(error: sqlalchemy_errors.DBAPIError) -> Response:
+        if isinstance(error, sqlalchemy_errors.OperationalError | sqlalchemy_errors.InterfaceError):
+            logger.warning("database unavailable", extra={"error": str(error.orig)})
+            return json_error(HTTPStatus.SERVICE_UNAVAILABLE, "The database is unavailable, try again")
+        logger.exception("database error")
+        return json_error(HTTPStatus.INTERNAL_SERVER_ERROR, "Internal server error")
+
+    @app.exception_handler(Exception)
+    def unexpected_error(_error: Exception) -> Response:
+        logger.exception("unhandled error")
+        return json_error(HTTPStatus.INTERNAL_SERVER_ERROR, "Internal server error")
+
+    def refuse_large_bodies(app: APIGatewayHttpResolver, next_middleware: Callable[..., Response]) -> Response:
+        body = app.current_event.body
+        if body is not None and len(body) > MAX_BODY_BYTES:
+            return json_error(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, "Request body too large (limit 1 MB)")
+        return next_middleware(app)
+
+    app.use(middlewares=[refuse_large_bodies])
+    return app
+
+
+def caller_of(app: APIGatewayHttpResolver, *roles: str, allow_device: bool = False) -> Caller:
+    """The authenticated caller of the current request; 401 without a valid token, 403 without the role."""
+    return require_caller(app.current_event.headers, *roles, allow_device=allow_device)
+
+
+def lambda_handler_for(app: APIGatewayHttpResolver) -> Callable[[dict[str, Any], Any], dict[str, Any]]:
+    """The Lambda entry point of one route module: structured logs, metrics and traces around the resolver."""
+
+    @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP, clear_state=True)
+    @tracer.capture_lambda_handler(capture_response=False)
+    @metrics.log_metrics(raise_on_empty_metrics=False)
+    def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+        return app.resolve(event, context)
+
+    return lambda_handler

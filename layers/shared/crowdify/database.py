@@ -1,0 +1,112 @@
+"""Postgres access through SQLAlchemy Core and pg8000: one engine per warm container, made on first use.
+
+Only Core lives here, so the door path (validate) can query without paying for the ORM's import.
+"""
+
+from __future__ import annotations
+
+import ssl
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from sqlalchemy import Connection, Engine, create_engine, event, exc
+from sqlalchemy.engine import make_url
+from sqlalchemy.pool import NullPool
+
+from crowdify.errors import DependencyUnavailable
+from crowdify.settings import get_settings
+
+_SSL_MODES_THAT_VERIFY = {"verify-ca", "verify-full"}
+_SSL_MODES_THAT_ENCRYPT = {"require", *_SSL_MODES_THAT_VERIFY}
+
+_engine: Engine | None = None
+
+
+def driver_url_and_arguments(database_url: str) -> tuple[str, dict[str, Any]]:
+    """Turn the plain `postgresql://…?sslmode=…` URL that hosts hand out into pg8000's form.
+
+    pg8000 knows nothing of libpq's `sslmode`: it takes an `ssl_context` instead.
+    """
+    url = make_url(database_url)
+    if url.drivername in ("postgres", "postgresql", "postgresql+psycopg2", "postgresql+psycopg"):
+        url = url.set(drivername="postgresql+pg8000")
+    query = dict(url.query)
+    ssl_mode = query.pop("sslmode", None)
+    url = url.set(query=query)
+    connect_args: dict[str, Any] = {}
+    if ssl_mode in _SSL_MODES_THAT_ENCRYPT:
+        context = ssl.create_default_context()
+        if ssl_mode == "verify-ca":
+            context.check_hostname = False
+        elif ssl_mode == "require":
+            # libpq's `require` encrypts without checking the certificate; Supabase's pooler needs this.
+            context.check_hostname = False
+            context.verify_mode = ssl.CERT_NONE
+        connect_args["ssl_context"] = context
+    return url.render_as_string(hide_password=False), connect_args
+
+
+def build_engine(database_url: str, pool_size: int = 1, null_pool: bool = False) -> Engine:
+    url, connect_args = driver_url_and_arguments(database_url)
+    connect_args.setdefault("timeout", 10)
+    if null_pool:
+        return create_engine(url, connect_args=connect_args, poolclass=NullPool)
+    built = create_engine(
+        url,
+        connect_args=connect_args,
+        pool_size=pool_size,
+        max_overflow=0,
+        pool_pre_ping=True,
+        pool_timeout=10,
+    )
+    event.listen(built, "connect", _set_session_defaults)
+    return built
+
+
+def _set_session_defaults(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    # A stuck statement must not outlive the Lambda invocation that waits for it.
+    cursor.execute("SET statement_timeout = '8s'")
+    cursor.execute("SET TIME ZONE 'UTC'")
+    cursor.close()
+    dbapi_connection.commit()
+
+
+def engine() -> Engine:
+    global _engine
+    if _engine is None:
+        settings = get_settings()
+        if not settings.database_url:
+            raise DependencyUnavailable("The database is not configured")
+        _engine = build_engine(
+            settings.database_url, settings.database_pool_size, settings.database_null_pool
+        )
+    return _engine
+
+
+def dispose_engine() -> None:
+    """Drop the engine (tests and the local stack point settings at another database)."""
+    global _engine
+    if _engine is not None:
+        _engine.dispose()
+    _engine = None
+
+
+@contextmanager
+def transaction() -> Iterator[Connection]:
+    """A Core connection in one transaction: committed on success, rolled back on any error."""
+    try:
+        with engine().begin() as connection:
+            yield connection
+    except (exc.OperationalError, exc.InterfaceError) as error:
+        if error.connection_invalidated or is_connection_failure(error):
+            raise DependencyUnavailable("The database is unavailable, try again") from error
+        raise
+
+
+def is_connection_failure(error: exc.DBAPIError) -> bool:
+    import pg8000.exceptions
+
+    original = error.orig
+    return isinstance(original, pg8000.exceptions.InterfaceError | ConnectionError | OSError | TimeoutError)

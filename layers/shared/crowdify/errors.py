@@ -1,0 +1,43 @@
+"""Domain errors. The API layer maps each class to one HTTP status in one table (crowdify.api)."""
+
+from __future__ import annotations
+
+
+class DomainError(Exception):
+    """Base of every error a client can act on. `detail` is what the client shows."""
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail)
+        self.detail = detail
+
+
+class NotAuthenticated(DomainError):
+    pass
+
+
+class Forbidden(DomainError):
+    pass
+
+
+class NotFound(DomainError):
+    pass
+
+
+class Conflict(DomainError):
+    pass
+
+
+class SoldOut(Conflict):
+    pass
+
+
+class InvalidTransition(Conflict):
+    pass
+
+
+class InvalidRequest(DomainError):
+    """A request that is well formed but breaks a business rule (422)."""
+
+
+class DependencyUnavailable(DomainError):
+    """A dependency (database, MercadoPago, SendGrid, AWS) failed; the caller may retry (503)."""

@@ -1,0 +1,71 @@
+"""Settings: one Pydantic model read from the environment on first use, never at import time."""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+from typing import Any
+
+from pydantic import BaseModel, Field, field_validator
+
+SUPPORTED_CURRENCIES = ("CLP", "ARS", "BRL", "MXN", "COP", "PEN", "UYU")
+
+
+class Settings(BaseModel):
+    database_url: str = ""
+    database_pool_size: int = Field(default=1, ge=1)
+    # NullPool is right behind RDS Proxy or the Supabase pooler, which keep the connections themselves.
+    database_null_pool: bool = False
+
+    jwt_secret: str = ""
+    supabase_url: str = ""
+    supabase_jwt_secret: str = ""
+    supabase_service_role_key: str = ""
+    cors_origins: list[str] = Field(default_factory=list)
+
+    qr_secret: str = ""
+    qr_previous_public_keys: list[str] = Field(default_factory=list)
+
+    mercadopago_access_token: str = ""
+    mercadopago_webhook_secret: str = ""
+    mercadopago_api_base_url: str = "https://api.mercadopago.com"
+    mercadopago_timeout_seconds: float = 8.0
+
+    sendgrid_api_key: str = ""
+    sendgrid_api_base_url: str = "https://api.sendgrid.com"
+    email_from: str = "tickets@crowdify.example"
+    email_from_name: str = "Crowdify"
+    email_language: str = "es"
+
+    public_base_url: str = "http://127.0.0.1:3000"
+    frontend_base_url: str = "http://127.0.0.1:5173"
+    tickets_bucket: str = "crowdify-tickets"
+    paid_orders_queue_url: str = ""
+
+    hold_minutes: int = Field(default=15, ge=1)
+    default_currency: str = "CLP"
+    default_timezone: str = "America/Santiago"
+    stage: str = "local"
+
+    @field_validator("cors_origins", "qr_previous_public_keys", mode="before")
+    @classmethod
+    def _split_comma_separated(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+
+def settings_from_environment(environ: dict[str, str] | None = None) -> Settings:
+    source = os.environ if environ is None else environ
+    fields = {name: source[name.upper()] for name in Settings.model_fields if name.upper() in source}
+    return Settings.model_validate(fields)
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return settings_from_environment()
+
+
+def reset_settings() -> None:
+    """Forget the cached settings (tests and the local stack change the environment)."""
+    get_settings.cache_clear()
