@@ -49,9 +49,7 @@ def _parse_header(x_signature: str) -> tuple[str, str] | None:
     return ts, v1.lower()
 
 
-def verify_signature(
-    secret: str, x_signature: str | None, x_request_id: str | None, data_id: str | None
-) -> bool:
+def verify_signature(secret: str, x_signature: str | None, x_request_id: str | None, data_id: str | None) -> bool:
     """True only when x_signature is a well-formed header signed with `secret` for these values."""
     # An empty key would make the HMAC forgeable by anyone; callers skip verification on purpose.
     if not secret or not x_signature:
