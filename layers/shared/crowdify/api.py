@@ -2,13 +2,9 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
-from datetime import date, datetime
-from decimal import Decimal
 from http import HTTPStatus
 from typing import Any
-from uuid import UUID
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, CORSConfig, Response, content_types
@@ -19,6 +15,7 @@ from sqlalchemy import exc as sqlalchemy_errors
 
 from crowdify import errors
 from crowdify.auth import Caller, require_caller
+from crowdify.json_encoding import to_json
 from crowdify.settings import get_settings
 
 logger = Logger()
@@ -38,32 +35,11 @@ ERROR_STATUS: dict[type[errors.DomainError], HTTPStatus] = {
 }
 
 
-class RequestTooLarge(errors.DomainError):
-    pass
-
-
 def status_for(error: errors.DomainError) -> HTTPStatus:
-    if isinstance(error, RequestTooLarge):
-        return HTTPStatus.REQUEST_ENTITY_TOO_LARGE
     for error_class in type(error).__mro__:
         if error_class in ERROR_STATUS:
             return ERROR_STATUS[error_class]
     return HTTPStatus.BAD_REQUEST
-
-
-def _json_default(value: Any) -> Any:
-    if isinstance(value, Decimal):
-        # Money is a JSON number for the web client, never a string.
-        return int(value) if value == value.to_integral_value() else float(value)
-    if isinstance(value, datetime | date):
-        return value.isoformat()
-    if isinstance(value, UUID):
-        return str(value)
-    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
-
-
-def to_json(value: Any) -> str:
-    return json.dumps(value, default=_json_default, separators=(",", ":"), ensure_ascii=False)
 
 
 def json_error(status: HTTPStatus | int, detail: Any, headers: dict[str, str] | None = None) -> Response:
@@ -136,13 +112,6 @@ def api_app() -> APIGatewayHttpResolver:
         logger.exception("unhandled error")
         return json_error(HTTPStatus.INTERNAL_SERVER_ERROR, "Internal server error")
 
-    def refuse_large_bodies(app: APIGatewayHttpResolver, next_middleware: Callable[..., Response]) -> Response:
-        body = app.current_event.body
-        if body is not None and len(body) > MAX_BODY_BYTES:
-            return json_error(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, "Request body too large (limit 1 MB)")
-        return next_middleware(app)
-
-    app.use(middlewares=[refuse_large_bodies])
     return app
 
 
@@ -158,6 +127,15 @@ def lambda_handler_for(app: APIGatewayHttpResolver) -> Callable[[dict[str, Any],
     @tracer.capture_lambda_handler(capture_response=False)
     @metrics.log_metrics(raise_on_empty_metrics=False)
     def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+        body = event.get("body")
+        if body is not None and len(body) > MAX_BODY_BYTES:
+            # Refused before parsing or validation spend any time on it.
+            return {
+                "statusCode": int(HTTPStatus.REQUEST_ENTITY_TOO_LARGE),
+                "headers": {"Content-Type": content_types.APPLICATION_JSON},
+                "body": to_json({"detail": "Request body too large (limit 1 MB)"}),
+                "isBase64Encoded": False,
+            }
         return app.resolve(event, context)
 
     return lambda_handler

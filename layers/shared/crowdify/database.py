@@ -79,9 +79,7 @@ def engine() -> Engine:
         settings = get_settings()
         if not settings.database_url:
             raise DependencyUnavailable("The database is not configured")
-        _engine = build_engine(
-            settings.database_url, settings.database_pool_size, settings.database_null_pool
-        )
+        _engine = build_engine(settings.database_url, settings.database_pool_size, settings.database_null_pool)
     return _engine
 
 

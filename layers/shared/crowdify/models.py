@@ -223,9 +223,7 @@ class OrderItem(Base):
     __tablename__ = "order_items"
     __table_args__ = (
         CheckConstraint("quantity > 0", name="quantity_positive"),
-        CheckConstraint(
-            "(ticket_type_id IS NULL) <> (event_service_id IS NULL)", name="ticket_type_xor_service"
-        ),
+        CheckConstraint("(ticket_type_id IS NULL) <> (event_service_id IS NULL)", name="ticket_type_xor_service"),
     )
 
     id: Mapped[uuid.UUID] = _uuid_primary_key()
@@ -374,9 +372,7 @@ class OutboxMessage(Base):
     """A message written in the transaction that caused it and published to SQS after the commit."""
 
     __tablename__ = "outbox_messages"
-    __table_args__ = (
-        Index("ix_outbox_unpublished", "created_at", postgresql_where=text("published_at IS NULL")),
-    )
+    __table_args__ = (Index("ix_outbox_unpublished", "created_at", postgresql_where=text("published_at IS NULL")),)
 
     id: Mapped[uuid.UUID] = _uuid_primary_key()
     topic: Mapped[str] = mapped_column(String(100))

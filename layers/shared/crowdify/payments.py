@@ -6,6 +6,7 @@ time that the rest do not pay. Importing it does no I/O and reads no settings.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -16,6 +17,7 @@ import mercadopago
 import requests
 from mercadopago.config import Config, RequestOptions
 from mercadopago.errors import MercadoPagoError
+from mercadopago.http import HttpClient
 
 from crowdify.errors import DependencyUnavailable, InvalidRequest, NotFound
 from crowdify.settings import Settings, get_settings
@@ -26,7 +28,7 @@ UNAVAILABLE = "MercadoPago is unavailable, try again"
 MAX_RETRIES = 1
 
 
-class BaseUrlHttpClient(mercadopago.http.HttpClient):
+class BaseUrlHttpClient(HttpClient):
     """The SDK's HTTP client, sent to another base URL (emulator, local stack) with our timeout.
 
     The SDK builds every URL from a fixed `https://api.mercadopago.com`, and a per-call
@@ -148,9 +150,7 @@ class MercadoPagoGateway:
         # The SDK sends a random x-idempotency-key on every call; ours replaces it only when the
         # header name matches its lower-case spelling exactly (the headers are a plain dict).
         headers = {"x-idempotency-key": idempotency_key} if idempotency_key is not None else None
-        return RequestOptions(
-            connection_timeout=self._timeout_seconds, custom_headers=headers, max_retries=MAX_RETRIES
-        )
+        return RequestOptions(connection_timeout=self._timeout_seconds, custom_headers=headers, max_retries=MAX_RETRIES)
 
     def create_checkout(self, request: CheckoutRequest) -> Checkout:
         preference: dict[str, Any] = {
@@ -185,9 +185,7 @@ class MercadoPagoGateway:
         return _payment_from_json(answer)
 
     def search_payments(self, external_reference: str) -> list[Payment]:
-        answer = self._call(
-            lambda: self._sdk.payment().search({"external_reference": external_reference})
-        )
+        answer = self._call(lambda: self._sdk.payment().search({"external_reference": external_reference}))
         return [_payment_from_json(result) for result in answer.get("results", [])]
 
     def refund(self, payment_id: str, amount: Decimal | None, idempotency_key: str) -> Refund:
@@ -208,7 +206,7 @@ class MercadoPagoGateway:
 
     def _call(
         self,
-        call: Any,
+        call: Callable[[], dict[str, Any]],
         *,
         not_found: str | None = None,
         caller_fault_statuses: tuple[int, ...] = (),

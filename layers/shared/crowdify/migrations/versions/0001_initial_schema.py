@@ -147,12 +147,8 @@ def upgrade() -> None:
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=True),
         sa.CheckConstraint("status IN ('draft', 'published', 'cancelled')", name=op.f("ck_events_status")),
         sa.CheckConstraint("capacity_total >= 0", name=op.f("ck_events_capacity_total_not_negative")),
-        sa.CheckConstraint(
-            "ends_at IS NULL OR ends_at >= starts_at", name=op.f("ck_events_ends_after_start")
-        ),
-        sa.ForeignKeyConstraint(
-            ["organizer_id"], ["organizers.id"], name=op.f("fk_events_organizer_id_organizers")
-        ),
+        sa.CheckConstraint("ends_at IS NULL OR ends_at >= starts_at", name=op.f("ck_events_ends_after_start")),
+        sa.ForeignKeyConstraint(["organizer_id"], ["organizers.id"], name=op.f("fk_events_organizer_id_organizers")),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_events")),
     )
     op.create_index("ix_events_status_starts_at", "events", ["status", "starts_at"], unique=False)
@@ -235,9 +231,7 @@ def upgrade() -> None:
         sa.Column("is_default", sa.Boolean(), server_default=sa.text("false"), nullable=False),
         sa.Column("created_at", sa.DateTime(timezone=True), server_default=sa.text("now()"), nullable=False),
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=True),
-        sa.CheckConstraint(
-            "capacity IS NULL OR capacity >= 0", name=op.f("ck_ticket_types_capacity_not_negative")
-        ),
+        sa.CheckConstraint("capacity IS NULL OR capacity >= 0", name=op.f("ck_ticket_types_capacity_not_negative")),
         sa.CheckConstraint(
             "max_per_order IS NULL OR max_per_order >= 1", name=op.f("ck_ticket_types_max_per_order_positive")
         ),
@@ -262,9 +256,7 @@ def upgrade() -> None:
         sa.Column("recipient", sa.String(length=320), nullable=False),
         sa.Column("provider_message_id", sa.String(length=200), nullable=True),
         sa.Column("sent_at", sa.DateTime(timezone=True), server_default=sa.text("now()"), nullable=False),
-        sa.ForeignKeyConstraint(
-            ["order_id"], ["orders.id"], name=op.f("fk_email_deliveries_order_id_orders")
-        ),
+        sa.ForeignKeyConstraint(["order_id"], ["orders.id"], name=op.f("fk_email_deliveries_order_id_orders")),
         sa.PrimaryKeyConstraint("message_id", name=op.f("pk_email_deliveries")),
     )
     op.create_index(op.f("ix_email_deliveries_order_id"), "email_deliveries", ["order_id"], unique=False)
@@ -295,9 +287,7 @@ def upgrade() -> None:
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_order_items")),
     )
-    op.create_index(
-        op.f("ix_order_items_event_service_id"), "order_items", ["event_service_id"], unique=False
-    )
+    op.create_index(op.f("ix_order_items_event_service_id"), "order_items", ["event_service_id"], unique=False)
     op.create_index(op.f("ix_order_items_order_id"), "order_items", ["order_id"], unique=False)
     op.create_index(op.f("ix_order_items_ticket_type_id"), "order_items", ["ticket_type_id"], unique=False)
     op.create_table(
@@ -389,9 +379,7 @@ def upgrade() -> None:
         sa.Column("created_at", sa.DateTime(timezone=True), server_default=sa.text("now()"), nullable=False),
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=True),
         sa.CheckConstraint("status IN ('issued', 'used', 'cancelled')", name=op.f("ck_tickets_status")),
-        sa.ForeignKeyConstraint(
-            ["attendee_id"], ["attendees.id"], name=op.f("fk_tickets_attendee_id_attendees")
-        ),
+        sa.ForeignKeyConstraint(["attendee_id"], ["attendees.id"], name=op.f("fk_tickets_attendee_id_attendees")),
         sa.ForeignKeyConstraint(["event_id"], ["events.id"], name=op.f("fk_tickets_event_id_events")),
         sa.ForeignKeyConstraint(["order_id"], ["orders.id"], name=op.f("fk_tickets_order_id_orders")),
         sa.ForeignKeyConstraint(
@@ -430,15 +418,11 @@ def downgrade() -> None:
     op.drop_table("order_items")
     op.drop_index(op.f("ix_email_deliveries_order_id"), table_name="email_deliveries")
     op.drop_table("email_deliveries")
-    op.drop_index(
-        "uq_ticket_types_one_default", table_name="ticket_types", postgresql_where=sa.text("is_default")
-    )
+    op.drop_index("uq_ticket_types_one_default", table_name="ticket_types", postgresql_where=sa.text("is_default"))
     op.drop_index(op.f("ix_ticket_types_event_id"), table_name="ticket_types")
     op.drop_table("ticket_types")
     op.drop_index("ix_orders_user_id", table_name="orders")
-    op.drop_index(
-        "ix_orders_pending_event", table_name="orders", postgresql_where=sa.text("status = 'pending'")
-    )
+    op.drop_index("ix_orders_pending_event", table_name="orders", postgresql_where=sa.text("status = 'pending'"))
     op.drop_index(op.f("ix_orders_event_id"), table_name="orders")
     op.drop_table("orders")
     op.drop_index(op.f("ix_event_services_event_id"), table_name="event_services")
@@ -446,9 +430,7 @@ def downgrade() -> None:
     op.drop_index("ix_events_status_starts_at", table_name="events")
     op.drop_table("events")
     op.drop_table("scanner_devices")
-    op.drop_index(
-        "uq_organizers_one_default", table_name="organizers", postgresql_where=sa.text("is_default")
-    )
+    op.drop_index("uq_organizers_one_default", table_name="organizers", postgresql_where=sa.text("is_default"))
     op.drop_table("organizers")
     op.drop_index("uq_users_email_lower", table_name="users")
     op.drop_table("users")
@@ -458,9 +440,7 @@ def downgrade() -> None:
         postgresql_where=sa.text("published_at IS NULL"),
     )
     op.drop_table("outbox_messages")
-    op.drop_index(
-        "uq_checkins_actor_nonce", table_name="checkins", postgresql_where=sa.text("nonce IS NOT NULL")
-    )
+    op.drop_index("uq_checkins_actor_nonce", table_name="checkins", postgresql_where=sa.text("nonce IS NOT NULL"))
     op.drop_index("ix_checkins_ticket_id", table_name="checkins")
     op.drop_index("ix_checkins_event_recorded", table_name="checkins")
     op.drop_table("checkins")

@@ -1,0 +1,25 @@
+"""POST /api/v1/events/{event_id}/ticket-types — admins and coordinators add a ticket type."""
+
+from aws_lambda_powertools.event_handler import Response, content_types
+from event_catalog import create_ticket_type
+from event_responses import ticket_type_response
+from event_schemas import TicketTypeCreate, TicketTypeResponse
+
+from crowdify.api import api_app, caller_of, lambda_handler_for
+from crowdify.auth import MANAGER_ROLES
+from crowdify.identifiers import uuid_or_not_found
+from crowdify.sessions import db_session
+
+app = api_app()
+
+
+@app.post("/api/v1/events/<event_id>/ticket-types")
+def post_ticket_type(event_id: str, body: TicketTypeCreate) -> Response[TicketTypeResponse]:
+    caller = caller_of(app, *MANAGER_ROLES)
+    with db_session() as session:
+        ticket_type, view = create_ticket_type(session, uuid_or_not_found(event_id, "Event"), body, caller.id)
+        created = ticket_type_response(ticket_type, view)
+    return Response(status_code=201, content_type=content_types.APPLICATION_JSON, body=created.model_dump(mode="json"))
+
+
+lambda_handler = lambda_handler_for(app)

@@ -1,0 +1,21 @@
+"""DELETE /api/v1/events/{event_id} — admins delete an event that has no orders (409 otherwise: cancel it)."""
+
+from aws_lambda_powertools.event_handler import Response
+from event_catalog import delete_event
+
+from crowdify.api import api_app, caller_of, lambda_handler_for
+from crowdify.identifiers import uuid_or_not_found
+from crowdify.sessions import db_session
+
+app = api_app()
+
+
+@app.delete("/api/v1/events/<event_id>")
+def remove_event(event_id: str) -> Response[None]:
+    caller = caller_of(app, "admin")
+    with db_session() as session:
+        delete_event(session, uuid_or_not_found(event_id, "Event"), caller.id)
+    return Response(status_code=204, body="")
+
+
+lambda_handler = lambda_handler_for(app)

@@ -1,0 +1,94 @@
+"""How many seats and add-ons are sold, held and still available.
+
+Sold seats are the tickets that are not cancelled; held seats are the items of pending orders whose hold has not
+passed its deadline. An expired hold stops counting the moment its deadline passes, before any sweep marks the
+order `expired`. The same figures back the public `capacity_available` and the purchase's hold check.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from sqlalchemy import Connection, text
+from sqlalchemy.orm import Session
+
+_TICKET_TYPE_USAGE = text(
+    """
+    SELECT tt.id, tt.event_id,
+           (SELECT count(*) FROM tickets t
+             WHERE t.ticket_type_id = tt.id AND t.status <> 'cancelled') AS sold,
+           (SELECT coalesce(sum(oi.quantity), 0) FROM order_items oi JOIN orders o ON o.id = oi.order_id
+             WHERE oi.ticket_type_id = tt.id AND o.status = 'pending' AND o.hold_expires_at > now()) AS held
+      FROM ticket_types tt
+     WHERE tt.event_id = ANY(:event_ids)
+    """
+)
+
+_SERVICE_USAGE = text(
+    """
+    SELECT s.id, s.event_id,
+           (SELECT coalesce(sum(oi.quantity), 0) FROM order_items oi JOIN orders o ON o.id = oi.order_id
+             WHERE oi.event_service_id = s.id AND o.status IN ('completed', 'partially_refunded')) AS sold,
+           (SELECT coalesce(sum(oi.quantity), 0) FROM order_items oi JOIN orders o ON o.id = oi.order_id
+             WHERE oi.event_service_id = s.id AND o.status = 'pending' AND o.hold_expires_at > now()) AS held
+      FROM event_services s
+     WHERE s.event_id = ANY(:event_ids)
+    """
+)
+
+
+@dataclass(frozen=True)
+class Usage:
+    sold: int = 0
+    held: int = 0
+
+    @property
+    def taken(self) -> int:
+        return self.sold + self.held
+
+    def __add__(self, other: Usage) -> Usage:
+        return Usage(self.sold + other.sold, self.held + other.held)
+
+
+@dataclass(frozen=True)
+class EventUsage:
+    """Seats per event and per ticket type, and add-on units per service, for a set of events."""
+
+    events: dict[uuid.UUID, Usage]
+    ticket_types: dict[uuid.UUID, Usage]
+    services: dict[uuid.UUID, Usage]
+
+    def event(self, event_id: uuid.UUID) -> Usage:
+        return self.events.get(event_id, Usage())
+
+    def ticket_type(self, ticket_type_id: uuid.UUID) -> Usage:
+        return self.ticket_types.get(ticket_type_id, Usage())
+
+    def service(self, service_id: uuid.UUID) -> Usage:
+        return self.services.get(service_id, Usage())
+
+
+def usage_for_events(executor: Session | Connection, event_ids: Iterable[uuid.UUID]) -> EventUsage:
+    """Two statements, whatever the number of events."""
+    ids = list(event_ids)
+    events: dict[uuid.UUID, Usage] = {event_id: Usage() for event_id in ids}
+    ticket_types: dict[uuid.UUID, Usage] = {}
+    services: dict[uuid.UUID, Usage] = {}
+    if not ids:
+        return EventUsage(events, ticket_types, services)
+    for row in executor.execute(_TICKET_TYPE_USAGE, {"event_ids": ids}):
+        usage = Usage(int(row.sold), int(row.held))
+        ticket_types[row.id] = usage
+        events[row.event_id] = events[row.event_id] + usage
+    for row in executor.execute(_SERVICE_USAGE, {"event_ids": ids}):
+        services[row.id] = Usage(int(row.sold), int(row.held))
+    return EventUsage(events, ticket_types, services)
+
+
+def available(capacity: int | None, usage: Usage) -> int | None:
+    """Seats left under a capacity (None: no limit of its own)."""
+    if capacity is None:
+        return None
+    return max(capacity - usage.taken, 0)
