@@ -57,9 +57,8 @@ FUNCTION_ENVIRONMENT = {
 @pytest.fixture(scope="session")
 def database_url() -> Iterator[str]:
     """A database of this run's own on the test server, migrated with Alembic, dropped at the end."""
-    from local.postgres import create_database, drop_database, test_server_url
-
     from crowdify.migrations import upgrade_to_head
+    from local.postgres import create_database, drop_database, test_server_url
 
     server_url = test_server_url()
     name = f"crowdify_test_{uuid.uuid4().hex[:10]}"

@@ -41,7 +41,7 @@ def create(identity: Identity, **overrides: Any) -> HttpResponse:
 
 def count_rows(table: str) -> int:
     with engine().connect() as connection:
-        return connection.execute(text(f"SELECT count(*) FROM {table}")).scalar_one()  # noqa: S608
+        return connection.execute(text(f"SELECT count(*) FROM {table}")).scalar_one()
 
 
 def test_admin_creates_an_event_that_the_public_lists(admin: Identity) -> None:
