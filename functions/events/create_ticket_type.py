@@ -1,6 +1,5 @@
 """POST /api/v1/events/{event_id}/ticket-types — admins and coordinators add a ticket type."""
 
-from aws_lambda_powertools.event_handler import Response, content_types
 from event_catalog import create_ticket_type
 from event_responses import ticket_type_response
 from event_schemas import TicketTypeCreate, TicketTypeResponse
@@ -13,13 +12,12 @@ from crowdify.sessions import db_session
 app = api_app()
 
 
-@app.post("/api/v1/events/<event_id>/ticket-types")
-def post_ticket_type(event_id: str, body: TicketTypeCreate) -> Response[TicketTypeResponse]:
+@app.post("/api/v1/events/<event_id>/ticket-types", status_code=201)
+def post_ticket_type(event_id: str, body: TicketTypeCreate) -> TicketTypeResponse:
     caller = caller_of(app, *MANAGER_ROLES)
     with db_session() as session:
         ticket_type, view = create_ticket_type(session, uuid_or_not_found(event_id, "Event"), body, caller.id)
-        created = ticket_type_response(ticket_type, view)
-    return Response(status_code=201, content_type=content_types.APPLICATION_JSON, body=created.model_dump(mode="json"))
+        return ticket_type_response(ticket_type, view)
 
 
 lambda_handler = lambda_handler_for(app)

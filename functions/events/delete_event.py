@@ -10,7 +10,7 @@ from crowdify.sessions import db_session
 app = api_app()
 
 
-@app.delete("/api/v1/events/<event_id>")
+@app.delete("/api/v1/events/<event_id>", status_code=204)
 def remove_event(event_id: str) -> Response[None]:
     caller = caller_of(app, "admin")
     with db_session() as session:
