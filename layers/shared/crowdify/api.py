@@ -6,20 +6,19 @@ from collections.abc import Callable
 from http import HTTPStatus
 from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, CORSConfig, Response, content_types
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
 from aws_lambda_powertools.logging import correlation_paths
 from sqlalchemy import exc as sqlalchemy_errors
 
-from crowdify import errors
+from crowdify import errors, tracing
 from crowdify.auth import Caller, require_caller
 from crowdify.json_encoding import to_json
 from crowdify.settings import get_settings
 
 logger = Logger()
-tracer = Tracer()
 metrics = Metrics()
 
 # Larger bodies are refused before parsing: nothing the API takes comes near this.
@@ -121,10 +120,9 @@ def caller_of(app: APIGatewayHttpResolver, *roles: str, allow_device: bool = Fal
 
 
 def lambda_handler_for(app: APIGatewayHttpResolver) -> Callable[[dict[str, Any], Any], dict[str, Any]]:
-    """The Lambda entry point of one route module: structured logs, metrics and traces around the resolver."""
+    """The Lambda entry point of one route module: structured logs, metrics and (when enabled) traces."""
 
     @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP, clear_state=True)
-    @tracer.capture_lambda_handler(capture_response=False)
     @metrics.log_metrics(raise_on_empty_metrics=False)
     def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         body = event.get("body")
@@ -136,6 +134,10 @@ def lambda_handler_for(app: APIGatewayHttpResolver) -> Callable[[dict[str, Any],
                 "body": to_json({"detail": "Request body too large (limit 1 MB)"}),
                 "isBase64Encoded": False,
             }
-        return app.resolve(event, context)
+        tracer = tracing.tracer()
+        if tracer is None:
+            return app.resolve(event, context)
+        with tracer.provider.in_subsegment("## resolve"):
+            return app.resolve(event, context)
 
     return lambda_handler
