@@ -1,0 +1,60 @@
+"""The scanner bundle: what a scanner needs to check tickets in without a network, and its ETag."""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+
+from sqlalchemy import Connection, text
+from validate_schemas import BundleEvent, BundleTicketType, PublicKey, ScannerBundle
+
+from crowdify.errors import NotFound
+from crowdify.json_encoding import to_json
+from crowdify.qr_tokens import TOKEN_PREFIX, keyring_from_settings
+from crowdify.settings import get_settings
+from crowdify.timezones import shown_in_zone
+
+_EVENT = text("SELECT id, name, status, starts_at, ends_at, timezone, location_text FROM events WHERE id = :event_id")
+_TICKET_TYPES = text("SELECT id, name, is_child FROM ticket_types WHERE event_id = :event_id ORDER BY created_at, id")
+# Sorted, so that the same content always hashes to the same ETag.
+_TICKET_IDS_IN_STATUS = text("SELECT id FROM tickets WHERE event_id = :event_id AND status = :status ORDER BY id")
+
+
+def scanner_bundle(connection: Connection, event_id: uuid.UUID, include_used: bool) -> ScannerBundle:
+    event = connection.execute(_EVENT, {"event_id": event_id}).first()
+    if event is None:
+        raise NotFound("Event not found")
+    ticket_types = connection.execute(_TICKET_TYPES, {"event_id": event_id}).all()
+    cancelled = connection.execute(_TICKET_IDS_IN_STATUS, {"event_id": event_id, "status": "cancelled"}).scalars()
+    used = None
+    if include_used:
+        used = list(connection.execute(_TICKET_IDS_IN_STATUS, {"event_id": event_id, "status": "used"}).scalars())
+    return ScannerBundle(
+        token_prefix=TOKEN_PREFIX,
+        public_keys=[PublicKey(**key) for key in keyring_from_settings(get_settings()).accepted_public_keys()],
+        event=BundleEvent(
+            id=event.id,
+            name=event.name,
+            status=event.status,
+            starts_at=shown_in_zone(event.starts_at, event.timezone),
+            ends_at=shown_in_zone(event.ends_at, event.timezone),
+            timezone=event.timezone,
+            location_text=event.location_text,
+        ),
+        ticket_types=[BundleTicketType(id=row.id, name=row.name, is_child=row.is_child) for row in ticket_types],
+        cancelled_ticket_ids=list(cancelled),
+        used_ticket_ids=used,
+    )
+
+
+def entity_tag(bundle: ScannerBundle) -> str:
+    """A strong ETag: the hash of the bundle's content, so an unchanged bundle is a 304."""
+    content = to_json(bundle.model_dump(mode="json"))
+    return '"' + hashlib.sha256(content.encode()).hexdigest()[:32] + '"'
+
+
+def matches(if_none_match: str | None, tag: str) -> bool:
+    if not if_none_match:
+        return False
+    candidates = [candidate.strip().removeprefix("W/") for candidate in if_none_match.split(",")]
+    return "*" in candidates or tag in candidates
