@@ -21,7 +21,7 @@ app = api_app()
 
 
 @app.get("/api/v1/events/<event_id>/scanner-bundle")
-def get_scanner_bundle(event_id: str, include_used: Annotated[bool, Query()] = False) -> Response[ScannerBundle]:
+def get_scanner_bundle(event_id: str, include_used: Annotated[bool, Query()] = False) -> Response[ScannerBundle | None]:
     caller = caller_of(app, *STAFF_ROLES, allow_device=True)
     event = uuid_or_not_found(event_id, "Event")
     if caller.is_device and not caller.may_scan_event(event):
@@ -31,7 +31,7 @@ def get_scanner_bundle(event_id: str, include_used: Annotated[bool, Query()] = F
     tag = entity_tag(bundle)
     headers = {"ETag": tag, "Cache-Control": "private, no-cache"}
     if matches(app.current_event.headers.get("if-none-match"), tag):
-        return Response(status_code=304, headers=headers, body="")
+        return Response(status_code=304, headers=headers, body=None)
     return Response(
         status_code=200,
         content_type=content_types.APPLICATION_JSON,

@@ -1,0 +1,60 @@
+"""The door's functions import no ORM, no AWS SDK and none of the heavy libraries other functions need.
+
+Each handler module is imported in a fresh interpreter with only its folder and the shared layer on the path, as
+Lambda imports it, and with no settings in the environment (importing must read none).
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPOSITORY = Path(__file__).resolve().parents[2]
+VALIDATE_FOLDER = REPOSITORY / "functions" / "validate"
+LAYER = REPOSITORY / "layers" / "shared"
+HANDLER_MODULES = ["validate_ticket", "get_ticket", "scanner_bundle", "sync_tickets"]
+FORBIDDEN = [
+    "sqlalchemy.orm",
+    "crowdify.models",
+    "crowdify.sessions",
+    "boto3",
+    "mercadopago",
+    "reportlab",
+    "qrcode",
+    "sendgrid",
+]
+
+PROBE = """
+import json, sys
+sys.path[:0] = [sys.argv[1], sys.argv[2]]
+module = __import__(sys.argv[3])
+assert callable(module.lambda_handler)
+print(json.dumps(sorted(sys.modules)))
+"""
+
+
+def test_every_handler_module_of_the_folder_is_checked() -> None:
+    handlers = sorted(path.stem for path in VALIDATE_FOLDER.glob("*.py") if "lambda_handler =" in path.read_text())
+    assert handlers == sorted(HANDLER_MODULES)
+
+
+@pytest.mark.parametrize("module", HANDLER_MODULES)
+def test_handler_module_loads_nothing_heavy(module: str) -> None:
+    completed = subprocess.run(
+        [sys.executable, "-I", "-c", PROBE, str(VALIDATE_FOLDER), str(LAYER), module],
+        capture_output=True,
+        text=True,
+        env={"LANG": "C.UTF-8"},
+        check=False,
+    )
+    assert completed.returncode == 0, completed.stderr
+    loaded = set(json.loads(completed.stdout.strip().splitlines()[-1]))
+    assert "crowdify.database" in loaded  # the probe does see what the module imports
+    offending = sorted(
+        name for name in loaded if any(name == banned or name.startswith(banned + ".") for banned in FORBIDDEN)
+    )
+    assert offending == []
