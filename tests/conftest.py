@@ -35,7 +35,12 @@ os.environ.update(
 )
 import moto  # noqa: E402,F401  (imported before any handler: see the module docstring)
 
-pytest_plugins = ["tests.support.mercadopago", "tests.support.sendgrid", "tests.support.identities"]
+pytest_plugins = [
+    "tests.support.mercadopago",
+    "tests.support.sendgrid",
+    "tests.support.identities",
+    "tests.support.purchases",
+]
 
 TEST_JWT_SECRET = "test-jwt-secret-that-is-long-enough-for-hs256"
 TEST_SUPABASE_JWT_SECRET = "test-supabase-jwt-secret-long-enough-for-hs256"

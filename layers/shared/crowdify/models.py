@@ -114,6 +114,9 @@ class Event(Timestamps, Base):
     capacity_total: Mapped[int] = mapped_column(Integer)
     allow_children: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
     status: Mapped[str] = mapped_column(String(20), server_default="published")
+    # Seats held or sold, counted up when a hold is made and down only when it is released (seat_holds.py):
+    # never below the true figure, so a purchase that fits under it needs no recount.
+    seats_claimed: Mapped[int] = mapped_column(Integer, server_default="0")
 
     ticket_types: Mapped[list[TicketType]] = relationship(
         back_populates="event", order_by="TicketType.created_at", lazy="selectin"
@@ -148,6 +151,8 @@ class TicketType(Timestamps, Base):
     max_per_order: Mapped[int | None] = mapped_column(Integer)
     is_child: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
     is_default: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
+    # An upper bound of the seats of this type held or sold (see Event.seats_claimed).
+    seats_claimed: Mapped[int] = mapped_column(Integer, server_default="0")
 
     event: Mapped[Event] = relationship(back_populates="ticket_types")
 
@@ -170,6 +175,8 @@ class EventService(Timestamps, Base):
     stock_total: Mapped[int] = mapped_column(Integer, server_default="0")
     min_age: Mapped[int | None] = mapped_column(Integer)
     max_age: Mapped[int | None] = mapped_column(Integer)
+    # An upper bound of the units held or sold (see Event.seats_claimed).
+    units_claimed: Mapped[int] = mapped_column(Integer, server_default="0")
 
     event: Mapped[Event] = relationship(back_populates="services")
 

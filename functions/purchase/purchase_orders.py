@@ -1,0 +1,126 @@
+"""Orders after the purchase: their status, cancelling one, the buyer's tickets and where the tickets PDF is."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from purchase_schemas import OrderStatusResponse, TicketEvent, UserTicketResponse
+from sqlalchemy import Connection, text
+
+from crowdify.auth import MANAGER_ROLES, Caller
+from crowdify.errors import Conflict, NotFound
+from crowdify.seat_holds import release_hold
+from crowdify.timezones import shown_in_zone
+
+_ORDER = text(
+    """
+    SELECT id, user_id, event_id, status, total, currency, payment_provider, payment_id, created_at, paid_at,
+           hold_expires_at, payment_link, pdf_object_key
+      FROM orders WHERE id = :order_id
+    """
+)
+
+_USER_TICKETS = text(
+    """
+    SELECT t.id, t.order_id, t.order_item_id, t.event_id, t.ticket_type_id, t.holder_first_name, t.holder_last_name,
+           t.holder_document_type, t.holder_document_number, t.is_child, t.qr_signature, t.pdf_object_key,
+           t.status, t.issued_at, t.validated_at, t.used_at, t.created_at, t.updated_at,
+           e.name AS event_name, e.starts_at AS event_starts_at, e.location_text AS event_location_text,
+           e.timezone AS event_timezone
+      FROM orders o
+      JOIN tickets t ON t.order_id = o.id
+      JOIN events e ON e.id = t.event_id
+     WHERE o.user_id = :user_id
+     ORDER BY e.starts_at, t.created_at, t.id
+    """
+)
+
+
+def _order_row(connection: Connection, order_id: uuid.UUID) -> Any:
+    row = connection.execute(_ORDER, {"order_id": order_id}).first()
+    if row is None:
+        raise NotFound("Order not found")
+    return row
+
+
+def _visible_order(connection: Connection, order_id: uuid.UUID, caller: Caller, *, staff_may_see: bool) -> Any:
+    """Another buyer's order is a 404, exactly like one that does not exist."""
+    row = _order_row(connection, order_id)
+    if row.user_id != caller.id and not (staff_may_see and caller.has_role(*MANAGER_ROLES)):
+        raise NotFound("Order not found")
+    return row
+
+
+def _status_response(row: Any) -> OrderStatusResponse:
+    return OrderStatusResponse(
+        order_id=row.id,
+        status=row.status,
+        total=row.total,
+        currency=row.currency,
+        payment_provider=row.payment_provider,
+        payment_reference=row.payment_id,
+        created_at=row.created_at,
+        paid_at=row.paid_at,
+        event_id=row.event_id,
+        hold_expires_at=row.hold_expires_at,
+        payment_link=row.payment_link,
+    )
+
+
+def order_status(connection: Connection, order_id: uuid.UUID, caller: Caller) -> OrderStatusResponse:
+    """The owner, coordinators and admins see an order's status."""
+    return _status_response(_visible_order(connection, order_id, caller, staff_may_see=True))
+
+
+def cancel_order(connection: Connection, order_id: uuid.UUID, caller: Caller) -> OrderStatusResponse:
+    """The owner gives a pending order's seats back; any other state is a 409."""
+    row = _visible_order(connection, order_id, caller, staff_may_see=False)
+    if not release_hold(connection, order_id, "cancelled"):
+        raise Conflict(f"Only a pending order can be cancelled; this one is {_order_row(connection, order_id).status}")
+    return _status_response(_order_row(connection, row.id))
+
+
+def user_tickets(connection: Connection, user_id: uuid.UUID, caller: Caller) -> list[UserTicketResponse]:
+    """A user's tickets, every status, with the event each is for; only that user and admins may look."""
+    if user_id != caller.id and not caller.is_admin:
+        raise NotFound("User not found")
+    return [
+        UserTicketResponse(
+            id=row.id,
+            order_id=row.order_id,
+            order_item_id=row.order_item_id,
+            event_id=row.event_id,
+            ticket_type_id=row.ticket_type_id,
+            holder_first_name=row.holder_first_name,
+            holder_last_name=row.holder_last_name,
+            holder_document_type=row.holder_document_type,
+            holder_document_number=row.holder_document_number,
+            is_child=row.is_child,
+            qr_signature=row.qr_signature,
+            pdf_object_key=row.pdf_object_key,
+            status=row.status,
+            issued_at=row.issued_at,
+            validated_at=row.validated_at,
+            used_at=row.used_at,
+            created_at=row.created_at,
+            updated_at=row.updated_at,
+            event=TicketEvent(
+                id=row.event_id,
+                name=row.event_name,
+                starts_at=shown_in_zone(row.event_starts_at, row.event_timezone),
+                location_text=row.event_location_text,
+            ),
+        )
+        for row in connection.execute(_USER_TICKETS, {"user_id": user_id})
+    ]
+
+
+def tickets_pdf_key(connection: Connection, order_id: uuid.UUID, owner: Caller | None) -> str:
+    """The S3 key of an order's tickets PDF; `owner` is None when a download token already named the order."""
+    row = _order_row(connection, order_id)
+    if owner is not None and row.user_id != owner.id:
+        raise NotFound("Order not found")
+    if not row.pdf_object_key:
+        raise NotFound("The tickets PDF is not ready yet")
+    return row.pdf_object_key

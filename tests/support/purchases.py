@@ -1,0 +1,101 @@
+"""Purchase test helpers: MercadoPago settings pointed at the emulator, events to sell, purchase bodies."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from sqlalchemy import text
+
+from crowdify.database import engine
+from crowdify.payments import payments
+from crowdify.settings import reset_settings
+from local.mercadopago_emulator import MercadoPagoEmulator
+from tests.support.api_gateway import HttpResponse, call
+from tests.support.identities import Identity
+from tests.support.mercadopago import MERCADOPAGO_TEST_ACCESS_TOKEN
+
+PURCHASES = "/api/v1/purchases"
+
+
+@pytest.fixture
+def checkout(
+    db: str, mercadopago_emulator: MercadoPagoEmulator, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[MercadoPagoEmulator]:
+    """The purchase functions' MercadoPago is the emulator; the gateway cached per container is rebuilt."""
+    monkeypatch.setenv("MERCADOPAGO_API_BASE_URL", mercadopago_emulator.url)
+    monkeypatch.setenv("MERCADOPAGO_ACCESS_TOKEN", MERCADOPAGO_TEST_ACCESS_TOKEN)
+    monkeypatch.setenv("MERCADOPAGO_TIMEOUT_SECONDS", "2")
+    reset_settings()
+    payments.cache_clear()
+    yield mercadopago_emulator
+    monkeypatch.undo()
+    reset_settings()
+    payments.cache_clear()
+
+
+def create_event(admin: Identity, **overrides: Any) -> dict[str, Any]:
+    body = {
+        "name": "Festival de Invierno",
+        "location_text": "Parque O'Higgins",
+        "starts_at": "2030-07-01T20:00:00",
+        "capacity_total": 100,
+        "allow_children": True,
+        "price": 10000,
+        "services": [{"name": "Estacionamiento", "price": 2500, "stock_total": 5}],
+    }
+    body.update(overrides)
+    created = call("create_event", "POST", "/api/v1/events", body=body, token=admin.token)
+    assert created.status == 201, created.body
+    return created.json()
+
+
+def create_ticket_type(admin: Identity, event_id: str, **fields: Any) -> dict[str, Any]:
+    body = {"name": "VIP", "price": 50000, **fields}
+    created = call(
+        "create_ticket_type",
+        "POST",
+        "/api/v1/events/{event_id}/ticket-types",
+        {"event_id": event_id},
+        body=body,
+        token=admin.token,
+    )
+    assert created.status == 201, created.body
+    return created.json()
+
+
+def attendee(name: str = "Ana María Pérez", **fields: Any) -> dict[str, Any]:
+    return {"name": name, "email": "ana@example.test", "document_type": "RUT", "document_number": "11.111.111-1"} | fields
+
+
+def purchase_body(buyer: Identity, event_id: str, attendees: list[dict[str, Any]] | None = None, **fields: Any) -> dict:
+    return {"user_id": str(buyer.user_id), "event_id": event_id, "attendees": attendees or [attendee()]} | fields
+
+
+def buy(buyer: Identity, body: dict[str, Any], headers: dict[str, str] | None = None) -> HttpResponse:
+    return call("create_purchase", "POST", PURCHASES, body=body, token=buyer.token, headers=headers)
+
+
+def scalar(sql: str, **parameters: Any) -> Any:
+    with engine().connect() as connection:
+        return connection.execute(text(sql), parameters).scalar()
+
+
+def rows(sql: str, **parameters: Any) -> list[Any]:
+    with engine().connect() as connection:
+        return list(connection.execute(text(sql), parameters))
+
+
+def held_seats(event_id: str | uuid.UUID) -> int:
+    """Seats of live holds plus seats sold, as crowdify.capacity counts them."""
+    return scalar(
+        """
+        SELECT (SELECT coalesce(sum(oi.quantity), 0) FROM order_items oi JOIN orders o ON o.id = oi.order_id
+                 WHERE o.event_id = :event_id AND oi.ticket_type_id IS NOT NULL
+                   AND o.status = 'pending' AND o.hold_expires_at > now())
+             + (SELECT count(*) FROM tickets WHERE event_id = :event_id AND status <> 'cancelled')
+        """,
+        event_id=event_id,
+    )
