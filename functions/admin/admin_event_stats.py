@@ -1,0 +1,23 @@
+"""GET /api/v1/admin/events/{event_id}/stats — one event per ticket type, sales per day, check-ins per 15 min."""
+
+from admin_schemas import EventDetailStatsResponse
+from admin_stats import event_detail
+from admin_stats_responses import event_detail_response
+
+from crowdify.api import api_app, caller_of, lambda_handler_for
+from crowdify.auth import MANAGER_ROLES
+from crowdify.identifiers import uuid_or_not_found
+from crowdify.sessions import db_session
+
+app = api_app()
+
+
+@app.get("/api/v1/admin/events/<event_id>/stats")
+def get_event_stats(event_id: str) -> EventDetailStatsResponse:
+    caller_of(app, *MANAGER_ROLES)
+    with db_session() as session:
+        detail = event_detail(session, uuid_or_not_found(event_id, "Event"))
+    return event_detail_response(detail)
+
+
+lambda_handler = lambda_handler_for(app)

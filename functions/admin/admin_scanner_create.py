@@ -1,0 +1,27 @@
+"""POST /api/v1/admin/scanners — admins create (or promote) a scanner user; 201 as the old API.
+
+With SUPABASE_SERVICE_ROLE_KEY set, the account is also created in Supabase Auth; the password goes there only.
+"""
+
+from admin_schemas import CreateScannerRequest, ScannerResponse
+from aws_lambda_powertools.event_handler import Response, content_types
+from user_roles import create_scanner
+
+from crowdify.api import api_app, caller_of, lambda_handler_for
+from crowdify.sessions import db_session
+
+app = api_app()
+
+
+@app.post("/api/v1/admin/scanners")
+def post_scanner(body: CreateScannerRequest) -> Response[ScannerResponse]:
+    caller = caller_of(app, "admin")
+    with db_session() as session:
+        user = create_scanner(
+            session, body.email, body.first_name, body.last_name, body.password.get_secret_value(), caller.id
+        )
+        created = ScannerResponse.model_validate(user, from_attributes=True)
+    return Response(status_code=201, content_type=content_types.APPLICATION_JSON, body=created.model_dump(mode="json"))
+
+
+lambda_handler = lambda_handler_for(app)
