@@ -40,6 +40,7 @@ pytest_plugins = [
     "tests.support.sendgrid",
     "tests.support.identities",
     "tests.support.purchases",
+    "tests.support.paid_orders",
 ]
 
 TEST_JWT_SECRET = "test-jwt-secret-that-is-long-enough-for-hs256"

@@ -389,16 +389,28 @@ class OutboxMessage(Base):
     publish_attempts: Mapped[int] = mapped_column(Integer, server_default="0")
 
 
+EMAIL_DELIVERY_STATUSES = ("sending", "sent", "skipped")
+
+
 class EmailDelivery(Base):
-    """One row per outbox message emailed: a redelivered message finds its row and sends nothing."""
+    """One row per outbox message emailed: a redelivered message finds its row and sends nothing.
+
+    The row is claimed (`sending`, with a claim token) in its own committed transaction before anything is sent, so
+    concurrent deliveries of one message send once; it becomes `sent` right after SendGrid accepts the email. A
+    failed attempt deletes its claim; a claim older than the lease (a crashed attempt) may be taken over.
+    """
 
     __tablename__ = "email_deliveries"
+    __table_args__ = (CheckConstraint(_one_of("status", EMAIL_DELIVERY_STATUSES), name="status"),)
 
     message_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
     order_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("orders.id"), index=True)
-    recipient: Mapped[str] = mapped_column(String(320))
+    recipient: Mapped[str | None] = mapped_column(String(320))
+    status: Mapped[str] = mapped_column(String(20), server_default="sending")
+    claim_token: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
+    claimed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     provider_message_id: Mapped[str | None] = mapped_column(String(200))
-    sent_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class AuditEntry(Base):

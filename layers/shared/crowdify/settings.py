@@ -36,6 +36,12 @@ class Settings(BaseModel):
     email_from: str = "tickets@crowdify.example"
     email_from_name: str = "Crowdify"
     email_language: str = "es"
+    # Empty: the built-in subject and body in email_language. A SendGrid dynamic template id replaces the body.
+    email_subject: str = ""
+    sendgrid_template_id: str = ""
+    sendgrid_timeout_seconds: float = 10.0
+    # How long a ticket email's claim keeps other deliveries of the same message away; longer than notify's timeout.
+    email_claim_lease_seconds: int = Field(default=120, ge=1)
 
     public_base_url: str = "http://127.0.0.1:3000"
     frontend_base_url: str = "http://127.0.0.1:5173"

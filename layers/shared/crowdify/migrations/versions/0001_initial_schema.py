@@ -256,9 +256,15 @@ def upgrade() -> None:
         "email_deliveries",
         sa.Column("message_id", sa.UUID(), nullable=False),
         sa.Column("order_id", sa.UUID(), nullable=False),
-        sa.Column("recipient", sa.String(length=320), nullable=False),
+        sa.Column("recipient", sa.String(length=320), nullable=True),
+        sa.Column("status", sa.String(length=20), server_default="sending", nullable=False),
+        sa.Column("claim_token", sa.UUID(), nullable=True),
+        sa.Column("claimed_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("provider_message_id", sa.String(length=200), nullable=True),
-        sa.Column("sent_at", sa.DateTime(timezone=True), server_default=sa.text("now()"), nullable=False),
+        sa.Column("sent_at", sa.DateTime(timezone=True), nullable=True),
+        sa.CheckConstraint(
+            "status IN ('sending', 'sent', 'skipped')", name=op.f("ck_email_deliveries_status")
+        ),
         sa.ForeignKeyConstraint(["order_id"], ["orders.id"], name=op.f("fk_email_deliveries_order_id_orders")),
         sa.PrimaryKeyConstraint("message_id", name=op.f("pk_email_deliveries")),
     )

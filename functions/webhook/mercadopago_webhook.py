@@ -1,0 +1,23 @@
+"""POST /api/v1/purchases/webhook: MercadoPago's payment notifications (public, signed with x-signature)."""
+
+from payment_settlement import settle_payment
+from webhook_notification import PAYMENT_TOPIC, WebhookAnswer, read_notification, verify_notification
+
+from crowdify.api import api_app, lambda_handler_for
+from crowdify.settings import get_settings
+
+app = api_app()
+
+
+@app.post("/api/v1/purchases/webhook")
+def mercadopago_webhook() -> WebhookAnswer:
+    event = app.current_event
+    notification = read_notification(event.query_string_parameters, event.decoded_body)
+    verify_notification(get_settings(), event.headers, notification)
+    if notification.topic != PAYMENT_TOPIC:
+        return WebhookAnswer(action="ignored")
+    outcome = settle_payment(notification.payment_id())
+    return WebhookAnswer(action=outcome.action)
+
+
+lambda_handler = lambda_handler_for(app)

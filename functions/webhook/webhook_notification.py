@@ -1,0 +1,101 @@
+"""A MercadoPago notification as it arrives: what it names, and whether MercadoPago signed it (DESIGN.md).
+
+A notification is only a trigger. What it says is never trusted beyond "payment X changed": the payment itself is
+fetched from MercadoPago before anything is applied.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import BaseModel
+
+from crowdify.errors import InvalidRequest, NotAuthenticated
+from crowdify.settings import Settings
+from crowdify.webhook_signature import verify_signature
+
+logger = logging.getLogger(__name__)
+
+PAYMENT_TOPIC = "payment"
+_PAYMENT_ID = re.compile(r"[0-9]{1,30}")
+# Stages where an unsigned notification is accepted when no secret is configured: the local stack only.
+_STAGES_WITHOUT_SIGNATURE = ("local",)
+
+
+class WebhookAnswer(BaseModel):
+    received: bool = True
+    action: str
+
+
+@dataclass(frozen=True)
+class Notification:
+    topic: str | None
+    data_id: str | None
+    action: str | None
+
+    def payment_id(self) -> str:
+        """The payment to fetch; 422 when the notification names none that MercadoPago could have issued."""
+        if self.data_id is None or not _PAYMENT_ID.fullmatch(self.data_id):
+            raise InvalidRequest("The notification names no payment")
+        return self.data_id
+
+
+def read_notification(query: Mapping[str, str] | None, body: str | None) -> Notification:
+    """`data.id` and `type` from the query string (what MercadoPago signs) or else the JSON body.
+
+    When both name a data.id they must agree: the signature covers the query's, and the body must not be able to
+    point the work at another payment.
+    """
+    query = query or {}
+    payload = _json_object(body)
+    data = payload.get("data") if isinstance(payload.get("data"), dict) else {}
+    body_data_id = _text(data.get("id"))
+    query_data_id = _text(query.get("data.id"))
+    if query_data_id is not None and body_data_id is not None and query_data_id != body_data_id:
+        raise NotAuthenticated("The notification does not match its signature")
+    return Notification(
+        topic=_text(query.get("type")) or _text(payload.get("type")) or _text(query.get("topic")),
+        data_id=query_data_id or body_data_id,
+        action=_text(payload.get("action")),
+    )
+
+
+def verify_notification(settings: Settings, headers: Mapping[str, str] | None, notification: Notification) -> None:
+    """Raise NotAuthenticated (401) unless `x-signature` signs this notification's data.id with the webhook secret."""
+    lowered = {name.lower(): value for name, value in (headers or {}).items()}
+    secret = settings.mercadopago_webhook_secret
+    if not secret:
+        if settings.stage in _STAGES_WITHOUT_SIGNATURE:
+            return
+        logger.error("MERCADOPAGO_WEBHOOK_SECRET is not set: every notification is refused")
+        raise NotAuthenticated("The notification is not signed")
+    if not verify_signature(secret, lowered.get("x-signature"), lowered.get("x-request-id"), notification.data_id):
+        logger.warning(
+            "refused a MercadoPago notification with a missing or wrong signature",
+            extra={"data_id": notification.data_id, "request_id": lowered.get("x-request-id")},
+        )
+        raise NotAuthenticated("The notification is not signed by MercadoPago")
+
+
+def _json_object(body: str | None) -> dict[str, Any]:
+    if not body:
+        return {}
+    try:
+        parsed = json.loads(body)
+    except ValueError:
+        return {}
+    return parsed if isinstance(parsed, dict) else {}
+
+
+def _text(value: Any) -> str | None:
+    if isinstance(value, bool) or value is None:
+        return None
+    if isinstance(value, int | str):
+        text = str(value).strip()
+        return text or None
+    return None
