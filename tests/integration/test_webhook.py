@@ -480,3 +480,46 @@ def test_a_payment_past_the_hold_of_a_still_pending_order_is_checked_against_cap
 
     assert post_notification(payment_id).json()["action"] == "late_payment_no_capacity"
     assert order_row(lapsed.id)["status"] == "pending"
+
+
+def test_concurrent_applications_of_one_approval_issue_one_set_of_tickets(buyer: Identity, aws_resources) -> None:
+    """The domain alone, so every thread reaches the database at once (no HTTP call to spread them out)."""
+    from datetime import UTC, datetime
+
+    from crowdify.order_payments import apply_payment
+    from crowdify.payments import Payment as MercadoPagoPayment
+    from crowdify.sessions import db_session
+
+    order = create_pending_order(create_event(), buyer.user_id, attendees=3)
+    payment = MercadoPagoPayment(
+        id="7770001",
+        status="approved",
+        status_detail="accredited",
+        external_reference=str(order.id),
+        transaction_amount=order.total,
+        currency_id="CLP",
+        date_approved=datetime.now(UTC),
+        transaction_amount_refunded=Decimal(0),
+    )
+    barrier = threading.Barrier(4)
+    actions: list[str] = []
+    errors: list[BaseException] = []
+
+    def apply() -> None:
+        try:
+            with db_session() as session:
+                barrier.wait()
+                actions.append(apply_payment(session, payment).action)
+        except BaseException as error:
+            errors.append(error)
+
+    threads = [threading.Thread(target=apply) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+
+    assert errors == []
+    assert sorted(actions) == ["already_applied"] * 3 + ["completed"]
+    assert len(tickets_of(order.id)) == 3
+    assert count(OutboxMessage) == 1

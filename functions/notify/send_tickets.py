@@ -1,0 +1,28 @@
+"""SQS consumer of paid-order messages: each record's tickets are rendered, stored and emailed on their own, and a
+record that fails (SendGrid, S3, a delivery already in progress) is reported in batchItemFailures for SQS to retry
+while the others are done. After five receives SQS moves a record to the dead-letter queue (template.yaml)."""
+
+from typing import Any
+
+from aws_lambda_powertools import Logger
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+from paid_order_delivery import PaidOrderMessage, deliver_paid_order
+
+logger = Logger()
+# A batch in which every record failed is reported record by record too, never as one exception: the answer is
+# the same for SQS, and each record keeps its own receive count.
+processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
+
+
+def record_handler(record: SQSRecord) -> str:
+    message = PaidOrderMessage.model_validate_json(record.body)
+    logger.append_keys(message_id=str(message.message_id), order_id=str(message.order_id))
+    result = deliver_paid_order(message)
+    logger.info("paid-order message handled", extra={"result": result})
+    return result
+
+
+@logger.inject_lambda_context(clear_state=True)
+def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    return process_partial_response(event=event, record_handler=record_handler, processor=processor, context=context)
