@@ -28,7 +28,7 @@ PRESIGNED_URL_SECONDS = 300
 
 
 @app.get("/api/v1/purchases/<order_id>/tickets.pdf")
-def get_tickets_pdf(order_id: str) -> Response:
+def get_tickets_pdf(order_id: str) -> Response[None]:
     order = uuid_or_not_found(order_id, "Order")
     download_token = app.current_event.get_query_string_value("t")
     owner = None if download_token else caller_of(app)

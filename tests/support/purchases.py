@@ -67,7 +67,12 @@ def create_ticket_type(admin: Identity, event_id: str, **fields: Any) -> dict[st
 
 
 def attendee(name: str = "Ana María Pérez", **fields: Any) -> dict[str, Any]:
-    return {"name": name, "email": "ana@example.test", "document_type": "RUT", "document_number": "11.111.111-1"} | fields
+    return {
+        "name": name,
+        "email": "ana@example.test",
+        "document_type": "RUT",
+        "document_number": "11.111.111-1",
+    } | fields
 
 
 def purchase_body(buyer: Identity, event_id: str, attendees: list[dict[str, Any]] | None = None, **fields: Any) -> dict:
@@ -83,6 +88,12 @@ def scalar(sql: str, **parameters: Any) -> Any:
         return connection.execute(text(sql), parameters).scalar()
 
 
+def execute(sql: str, **parameters: Any) -> None:
+    """A write, committed."""
+    with engine().begin() as connection:
+        connection.execute(text(sql), parameters)
+
+
 def rows(sql: str, **parameters: Any) -> list[Any]:
     with engine().connect() as connection:
         return list(connection.execute(text(sql), parameters))
@@ -96,6 +107,38 @@ def held_seats(event_id: str | uuid.UUID) -> int:
                  WHERE o.event_id = :event_id AND oi.ticket_type_id IS NOT NULL
                    AND o.status = 'pending' AND o.hold_expires_at > now())
              + (SELECT count(*) FROM tickets WHERE event_id = :event_id AND status <> 'cancelled')
+        """,
+        event_id=event_id,
+    )
+
+
+def complete_with_tickets(order_id: str | uuid.UUID) -> None:
+    """Marks an order paid and issues its tickets straight in SQL: test data for routes that read tickets."""
+    execute(
+        """
+        WITH paid AS (
+            UPDATE orders SET status = 'completed', paid_at = now(), payment_id = 'test-' || id::text
+             WHERE id = :order_id RETURNING id, event_id
+        )
+        INSERT INTO tickets (id, order_id, order_item_id, attendee_id, event_id, ticket_type_id, holder_first_name,
+                             holder_last_name, holder_document_type, holder_document_number, is_child, qr_signature)
+        SELECT gen_random_uuid(), paid.id, a.order_item_id, a.id, paid.event_id, oi.ticket_type_id, a.first_name,
+               a.last_name, a.document_type, a.document_number, a.is_child, 'CT1test' || a.id::text
+          FROM paid JOIN attendees a ON a.order_id = paid.id JOIN order_items oi ON oi.id = a.order_item_id
+        """,
+        order_id=order_id,
+    )
+
+
+def claims_are_exact(event_id: str | uuid.UUID) -> bool:
+    """The claim counters equal sold seats plus every pending order's seats (crowdify.seat_holds)."""
+    return scalar(
+        """
+        SELECT e.seats_claimed = (SELECT count(*) FROM tickets t WHERE t.event_id = e.id AND t.status <> 'cancelled')
+                               + (SELECT coalesce(sum(oi.quantity), 0) FROM order_items oi
+                                    JOIN orders o ON o.id = oi.order_id
+                                   WHERE o.event_id = e.id AND o.status = 'pending' AND oi.ticket_type_id IS NOT NULL)
+          FROM events e WHERE e.id = :event_id
         """,
         event_id=event_id,
     )

@@ -1,0 +1,139 @@
+"""Hold expiry: a passed deadline frees seats at once; the sweep marks orders expired unless MercadoPago has paid."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from hold_expiry import expire_overdue_holds
+
+from crowdify.payments import payments
+from local.mercadopago_emulator import MercadoPagoEmulator
+from tests.support.api_gateway import LambdaContext, call
+from tests.support.identities import Identity
+from tests.support.mercadopago import emulator_call
+from tests.support.purchases import (
+    attendee,
+    buy,
+    claims_are_exact,
+    create_event,
+    execute,
+    held_seats,
+    purchase_body,
+    scalar,
+)
+
+
+def bought(buyer: Identity, event_id: str, seats: int = 1) -> str:
+    response = buy(buyer, purchase_body(buyer, event_id, [attendee(f"Persona {n}") for n in range(seats)]))
+    assert response.status == 200, response.body
+    return response.json()["order_id"]
+
+
+def past_deadline(order_id: str) -> None:
+    execute("UPDATE orders SET hold_expires_at = now() - interval '1 second' WHERE id = :id", id=order_id)
+
+
+def status(order_id: str) -> str:
+    return scalar("SELECT status FROM orders WHERE id = :id", id=order_id)
+
+
+def sweep() -> dict[str, int]:
+    return expire_overdue_holds(payments(), lambda: 60.0).as_dict()
+
+
+def test_a_passed_deadline_frees_the_seats_before_any_sweep(
+    checkout: MercadoPagoEmulator, admin: Identity, buyer: Identity, other_buyer: Identity
+) -> None:
+    event = create_event(admin, capacity_total=2)
+    first = bought(buyer, event["id"], seats=2)
+    assert buy(other_buyer, purchase_body(other_buyer, event["id"])).status == 409
+
+    past_deadline(first)
+
+    assert held_seats(event["id"]) == 0
+    fetched = call("get_event", "GET", "/api/v1/events/{event_id}", {"event_id": event["id"]}).json()
+    assert fetched["capacity_available"] == 2
+    second = buy(other_buyer, purchase_body(other_buyer, event["id"]))
+    assert second.status == 200, second.body
+    assert status(first) == "pending", "only the sweep changes the state"
+
+    assert sweep() == {"expired": 1, "paid": 0, "left_for_next_run": 0}
+    assert status(first) == "expired"
+    assert scalar("SELECT expired_at IS NOT NULL FROM orders WHERE id = :id", id=first)
+    assert claims_are_exact(event["id"])
+    third = buy(buyer, purchase_body(buyer, event["id"]))
+    assert third.status == 200, "the expired seats came back to the counters"
+    assert buy(admin, purchase_body(admin, event["id"])).status == 409
+
+
+def test_the_sweep_leaves_live_holds_and_finished_orders_alone(
+    checkout: MercadoPagoEmulator, admin: Identity, buyer: Identity
+) -> None:
+    event = create_event(admin)
+    live = bought(buyer, event["id"])
+    cancelled = bought(buyer, event["id"])
+    call("cancel_purchase", "POST", "/api/v1/purchases/{order_id}/cancel", {"order_id": cancelled}, token=buyer.token)
+    past_deadline(cancelled)
+
+    assert sweep() == {"expired": 0, "paid": 0, "left_for_next_run": 0}
+    assert (status(live), status(cancelled)) == ("pending", "cancelled")
+
+
+def test_an_order_mercadopago_says_is_paid_is_left_for_the_webhook(
+    checkout: MercadoPagoEmulator, admin: Identity, buyer: Identity
+) -> None:
+    event = create_event(admin)
+    paid, unpaid, rejected = (bought(buyer, event["id"]) for _ in range(3))
+    for order_id in (paid, unpaid, rejected):
+        past_deadline(order_id)
+    emulator_call(checkout, "POST", "/_emulator/payments", {"external_reference": paid, "notify": False})
+    emulator_call(
+        checkout, "POST", "/_emulator/payments", {"external_reference": rejected, "status": "rejected", "notify": False}
+    )
+
+    assert sweep() == {"expired": 2, "paid": 1, "left_for_next_run": 0}
+    assert (status(paid), status(unpaid), status(rejected)) == ("pending", "expired", "expired")
+
+
+@pytest.mark.parametrize("outage", ["500", "stopped"])
+def test_mercadopago_down_leaves_overdue_orders_for_the_next_run(
+    outage: str, checkout: MercadoPagoEmulator, admin: Identity, buyer: Identity
+) -> None:
+    event = create_event(admin)
+    overdue = [bought(buyer, event["id"]) for _ in range(3)]
+    for order_id in overdue:
+        past_deadline(order_id)
+    if outage == "500":
+        emulator_call(checkout, "POST", "/_emulator/faults", {"mode": "500", "count": 100})
+    else:
+        checkout.stop()
+
+    assert sweep() == {"expired": 0, "paid": 0, "left_for_next_run": 3}
+    assert [status(order_id) for order_id in overdue] == ["pending"] * 3
+
+
+def test_the_scheduled_handler_runs_the_sweep(checkout: MercadoPagoEmulator, admin: Identity, buyer: Identity) -> None:
+    import expire_holds
+
+    event = create_event(admin)
+    order_id = bought(buyer, event["id"])
+    past_deadline(order_id)
+    scheduled_event: dict[str, Any] = {"version": "0", "detail-type": "Scheduled Event", "source": "aws.events"}
+
+    result = expire_holds.lambda_handler(scheduled_event, LambdaContext(function_name="expire_holds"))
+
+    assert result == {"expired": 1, "paid": 0, "left_for_next_run": 0}
+    assert status(order_id) == "expired"
+
+
+def test_a_sweep_short_of_time_stops_and_leaves_the_rest(
+    checkout: MercadoPagoEmulator, admin: Identity, buyer: Identity
+) -> None:
+    event = create_event(admin)
+    for order_id in [bought(buyer, event["id"]) for _ in range(2)]:
+        past_deadline(order_id)
+
+    result = expire_overdue_holds(payments(), lambda: 5.0).as_dict()
+
+    assert result == {"expired": 0, "paid": 0, "left_for_next_run": 2}
