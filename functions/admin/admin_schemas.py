@@ -192,7 +192,7 @@ class ConfirmOrderRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     reason: Reason
-    # How it was paid (bank transfer number, receipt…); recorded, and the order's payment id when given.
+    # How it was paid (bank transfer number, receipt…): recorded in the audit log with the reason.
     payment_reference: Annotated[str | None, StringConstraints(strip_whitespace=True, min_length=1, max_length=80)] = (
         None
     )
@@ -346,3 +346,127 @@ class EventDetailStatsResponse(BaseModel):
     sales_by_day: list[DaySalesStats]
     checkins_by_quarter_hour: list[CheckinSlot]
     offline_double_entries: int
+
+
+# -- tickets and children -------------------------------------------------------------------------
+
+
+class EventInfo(BaseModel):
+    id: uuid.UUID
+    name: str
+
+
+class OrderUserInfo(BaseModel):
+    email: str
+    first_name: str | None = None
+    last_name: str | None = None
+
+
+class OrderInfo(BaseModel):
+    user: OrderUserInfo
+
+
+class OrderItemInfo(BaseModel):
+    order_id: uuid.UUID
+    order: OrderInfo
+
+
+class ChildMedication(BaseModel):
+    nombre_medicamento: str
+    frecuencia: str
+    observaciones: str | None = None
+
+
+class ChildDetails(BaseModel):
+    nombre: str
+    rut: str
+    tipo_documento: str
+    fecha_nacimiento: str
+    edad: int
+    correo: str | None = None
+    toma_medicamento: bool
+    es_alergico: bool
+    detalle_alergias: str | None = None
+    nombre_contacto_emergencia: str | None = None
+    parentesco_contacto_emergencia: str | None = None
+    numero_emergencia: str
+    pais_telefono: str
+    iglesia: str | None = None
+    tiene_necesidad_especial: bool
+    detalle_necesidad_especial: str | None = None
+    medicamentos: list[ChildMedication] | None = []
+
+
+class AdminTicketResponse(BaseModel):
+    id: uuid.UUID
+    holder_first_name: str
+    holder_last_name: str
+    holder_document_type: str | None = None
+    holder_document_number: str | None = None
+    is_child: bool
+    status: str
+    qr_signature: str
+    issued_at: datetime
+    validated_at: datetime | None = None
+    used_at: datetime | None = None
+    order_item: OrderItemInfo
+    child_details: ChildDetails | None = None
+    ticket_type_id: uuid.UUID
+    ticket_type_name: str
+    attendee_email: str | None = None
+
+
+class TicketsSummary(BaseModel):
+    total: int
+    adults: int
+    children: int
+    by_status: dict[str, int]
+
+
+class AdminTicketsListResponse(BaseModel):
+    event: EventInfo
+    tickets: list[AdminTicketResponse]
+    summary: TicketsSummary
+
+
+class ChildComprador(BaseModel):
+    nombre: str
+    email: str
+
+
+class ChildExportData(ChildDetails):
+    ticket_id: uuid.UUID
+    medicamentos: list[ChildMedication]
+    ticket_status: str
+    comprador: ChildComprador
+
+
+class ChildrenExportResponse(BaseModel):
+    event: EventInfo
+    children: list[ChildExportData]
+
+
+class ChildTicketInfo(BaseModel):
+    ticket_id: uuid.UUID
+    event_id: uuid.UUID
+    event_name: str
+    event_date: str
+    nombre: str
+    rut: str
+    edad: int
+    es_alergico: bool
+    detalle_alergias: str | None = None
+    toma_medicamento: bool
+    medicamentos: list[dict[str, Any]]
+    tiene_necesidad_especial: bool
+    detalle_necesidad_especial: str | None = None
+    iglesia: str | None = None
+    nombre_contacto_emergencia: str | None = None
+    parentesco_contacto_emergencia: str | None = None
+    numero_emergencia: str
+    issued_at: str
+
+
+class GlobalChildTicketsResponse(BaseModel):
+    tickets: list[ChildTicketInfo]
+    total_count: int

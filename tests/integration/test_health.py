@@ -8,6 +8,11 @@ def test_health_answers_without_dependencies() -> None:
     assert response.status == 200 and response.json() == {"status": "ok"}
 
 
-def test_ready_checks_the_database(db: str) -> None:
+def test_ready_checks_the_database(aws_resources: object) -> None:
+    # /ready also checks the queue and the bucket (moto here); see tests/integration/test_admin_ready_and_email.py.
+    import ready
+
+    ready._aws_client.cache_clear()
     response = call("ready", "GET", "/ready")
+    ready._aws_client.cache_clear()
     assert response.status == 200 and response.json()["checks"]["database"] == "ok"

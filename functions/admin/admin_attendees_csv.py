@@ -1,0 +1,27 @@
+"""GET /api/v1/admin/events/{event_id}/tickets.csv — the attendee list for the door, as a spreadsheet-safe CSV."""
+
+from attendee_export import TicketFilters, attendees_csv, event_tickets
+from aws_lambda_powertools.event_handler import Response
+
+from crowdify.api import api_app, caller_of, lambda_handler_for
+from crowdify.auth import MANAGER_ROLES
+from crowdify.identifiers import uuid_or_not_found
+from crowdify.sessions import db_session
+
+app = api_app()
+
+
+@app.get("/api/v1/admin/events/<event_id>/tickets.csv")
+def get_attendees_csv(event_id: str) -> Response[str]:
+    caller_of(app, *MANAGER_ROLES)
+    with db_session() as session:
+        tickets = event_tickets(session, uuid_or_not_found(event_id, "Event"), TicketFilters())
+    return Response(
+        status_code=200,
+        content_type="text/csv; charset=utf-8",
+        body=attendees_csv(tickets),
+        headers={"Content-Disposition": f'attachment; filename="attendees-{tickets.event.id}.csv"'},
+    )
+
+
+lambda_handler = lambda_handler_for(app)

@@ -1,0 +1,34 @@
+"""GET /api/v1/admin/events/{event_id}/tickets/children/export — the children's records of one event, as the old
+client turns them into a spreadsheet (cancelled tickets included, with their status)."""
+
+from admin_schemas import ChildComprador, ChildExportData, ChildrenExportResponse, EventInfo
+from attendee_export import buyer_name, child_record, child_tickets, load_event
+
+from crowdify.api import api_app, caller_of, lambda_handler_for
+from crowdify.auth import MANAGER_ROLES
+from crowdify.identifiers import uuid_or_not_found
+from crowdify.sessions import db_session
+
+app = api_app()
+
+
+@app.get("/api/v1/admin/events/<event_id>/tickets/children/export")
+def export_children(event_id: str) -> ChildrenExportResponse:
+    caller_of(app, *MANAGER_ROLES)
+    with db_session() as session:
+        event = load_event(session, uuid_or_not_found(event_id, "Event"))
+        rows = child_tickets(session, event.id, None, with_cancelled=True)
+    event_day = event.starts_at.date()
+    children = [
+        ChildExportData(
+            **child_record(row, event_day),
+            ticket_id=row.id,
+            ticket_status=row.status,
+            comprador=ChildComprador(nombre=buyer_name(row), email=row.user_email or row.buyer_email or ""),
+        )
+        for row in rows
+    ]
+    return ChildrenExportResponse(event=EventInfo(id=event.id, name=event.name), children=children)
+
+
+lambda_handler = lambda_handler_for(app)

@@ -1,0 +1,39 @@
+"""POST /api/v1/admin/orders/{order_id}/refund — admins refund an order in full (no `amount`) or in part (an amount,
+optionally with the tickets to cancel), through MercadoPago.
+
+Send an idempotency key (`Idempotency-Key` header or `idempotency_key`) to make a retry safe: the same key refunds
+once. MercadoPago failing answers 503 (refusing, 422) and leaves the order as it was.
+"""
+
+import uuid
+
+from admin_order_responses import order_detail_response
+from admin_orders import order_detail, refund_order
+from admin_schemas import AdminOrderDetail, RefundRequest
+
+from crowdify.api import api_app, caller_of, lambda_handler_for
+from crowdify.identifiers import uuid_or_not_found
+from crowdify.sessions import db_session
+
+app = api_app()
+
+IDEMPOTENCY_HEADERS = ("idempotency-key", "x-idempotency-key")
+
+
+def _idempotency_key(body: RefundRequest) -> str:
+    headers = {name.lower(): value for name, value in (app.current_event.headers or {}).items()}
+    sent = body.idempotency_key or next((headers[name] for name in IDEMPOTENCY_HEADERS if headers.get(name)), None)
+    # Without a key every request is a new refund.
+    return f"admin-refund-{sent or uuid.uuid4()}"[:200]
+
+
+@app.post("/api/v1/admin/orders/<order_id>/refund")
+def post_refund(order_id: str, body: RefundRequest) -> AdminOrderDetail:
+    caller = caller_of(app, "admin")
+    order_uuid = uuid_or_not_found(order_id, "Order")
+    refund_order(order_uuid, body.amount, body.ticket_ids, body.reason, _idempotency_key(body), caller.id)
+    with db_session() as session:
+        return order_detail_response(order_detail(session, order_uuid))
+
+
+lambda_handler = lambda_handler_for(app)

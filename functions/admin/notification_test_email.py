@@ -1,0 +1,23 @@
+"""POST /api/v1/notifications/test-email?to_email=… — admins send a test email through SendGrid (as the old API)."""
+
+from typing import Annotated
+
+from aws_lambda_powertools.event_handler.openapi.params import Query
+from email_probe import send_test_email
+
+from crowdify.api import api_app, caller_of, lambda_handler_for
+from crowdify.settings import get_settings
+
+app = api_app()
+
+
+@app.post("/api/v1/notifications/test-email")
+def post_test_email(
+    to_email: Annotated[str, Query(min_length=3, max_length=320, pattern=r"^[^@\s]+@[^@\s]+$")],
+) -> dict[str, str | None]:
+    caller_of(app, "admin")
+    message_id = send_test_email(get_settings(), to_email)
+    return {"message": f"Test email sent to {to_email}", "to_email": to_email, "message_id": message_id}
+
+
+lambda_handler = lambda_handler_for(app)

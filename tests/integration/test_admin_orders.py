@@ -1,0 +1,288 @@
+"""Orders for admins: listing, detail, refunds through the MercadoPago emulator, resend through the outbox and the
+notify function, manual confirmation."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from typing import Any
+
+import pytest
+from sqlalchemy import text
+
+from crowdify.database import engine
+from local.mercadopago_emulator import MercadoPagoEmulator
+from local.sendgrid_emulator import SendGridEmulator
+from tests.support.admin_data import KnownData, build_known_data
+from tests.support.api_gateway import LambdaContext, call
+from tests.support.identities import Identity
+from tests.support.mercadopago import emulator_call
+from tests.support.orders import PendingOrder, create_event, create_pending_order
+from tests.support.paid_orders import AwsResources, create_payment, fetch_payment, post_notification
+
+ORDERS = "/api/v1/admin/orders"
+ORDER = "/api/v1/admin/orders/{order_id}"
+REFUND = "/api/v1/admin/orders/{order_id}/refund"
+RESEND = "/api/v1/admin/orders/{order_id}/resend"
+CONFIRM = "/api/v1/admin/orders/{order_id}/confirm"
+
+
+def paid_through_mercadopago(
+    emulator: MercadoPagoEmulator, buyer: Identity, attendees: int
+) -> tuple[PendingOrder, str]:
+    """A pending order paid in the emulator and completed by the webhook, as in production."""
+    order = create_pending_order(create_event(), buyer.user_id, attendees=attendees, buyer_email=buyer.email)
+    payment_id = create_payment(emulator, order.id, order.total)
+    assert post_notification(payment_id).status == 200
+    return order, payment_id
+
+
+def order_state(order_id: uuid.UUID) -> dict[str, Any]:
+    """Everything a refund could change locally."""
+    with engine().connect() as connection:
+        order = connection.execute(
+            text("SELECT status, refunded_amount FROM orders WHERE id = :id"), {"id": order_id}
+        ).one()
+        tickets = connection.execute(
+            text("SELECT id, status FROM tickets WHERE order_id = :id ORDER BY id"), {"id": order_id}
+        ).all()
+        refunds = connection.execute(
+            text("SELECT idempotency_key, provider_refund_id, amount FROM refunds WHERE order_id = :id ORDER BY 1"),
+            {"id": order_id},
+        ).all()
+        audit = (
+            connection.execute(
+                text("SELECT action FROM audit_log WHERE entity_id = :id ORDER BY id"), {"id": str(order_id)}
+            )
+            .scalars()
+            .all()
+        )
+    return {
+        "status": order.status,
+        "refunded_amount": order.refunded_amount,
+        "tickets": [(str(t.id), t.status) for t in tickets],
+        "refunds": [tuple(r) for r in refunds],
+        "audit": list(audit),
+    }
+
+
+def refund(admin: Identity, order_id: uuid.UUID, body: dict[str, Any], key: str | None = None):
+    headers = {"Idempotency-Key": key} if key else None
+    return call(
+        "admin_order_refund", "POST", REFUND, {"order_id": str(order_id)}, body=body, headers=headers, token=admin.token
+    )
+
+
+@pytest.mark.usefixtures("aws_resources")
+def test_full_refund_cancels_every_ticket_and_the_webhook_changes_nothing_more(
+    admin: Identity, buyer: Identity, mercadopago: MercadoPagoEmulator
+) -> None:
+    order, payment_id = paid_through_mercadopago(mercadopago, buyer, attendees=2)
+    refunded = refund(admin, order.id, {"reason": "evento reprogramado"}, key="refund-full-1")
+    assert refunded.status == 200, refunded.body
+    body = refunded.json()
+    assert (body["status"], body["refunded_amount"], body["total"]) == ("refunded", 30000, 30000)
+    assert [ticket["status"] for ticket in body["tickets"]] == ["cancelled", "cancelled"]
+    [made] = body["refunds"]
+    assert made["provider_refund_id"] and (made["amount"], made["reason"]) == (30000, "admin_full_refund")
+    assert made["requested_by"] == str(admin.user_id)
+    payment = fetch_payment(mercadopago, payment_id)
+    assert payment["status"] == "refunded" and len(payment["refunds"]) == 1
+    history = [entry["action"] for entry in body["history"]]
+    assert history == ["order.completed", "order.refund"]
+    refund_entry = body["history"][1]
+    assert refund_entry["actor_user_id"] == str(admin.user_id) and refund_entry["reason"] == "evento reprogramado"
+    assert refund_entry["before"] == {"status": "completed", "refunded_amount": 0}
+
+    after_refund = order_state(order.id)
+    assert post_notification(payment_id).status == 200, "the notification MercadoPago sends after the refund"
+    assert order_state(order.id) == after_refund
+
+    again = refund(admin, order.id, {"reason": "evento reprogramado"}, key="refund-full-1")
+    assert again.status == 200 and again.json()["status"] == "refunded"
+    assert len(fetch_payment(mercadopago, payment_id)["refunds"]) == 1, "the same key refunds once"
+    assert order_state(order.id) == after_refund
+    assert refund(admin, order.id, {}, key="refund-full-2").status == 409, "nothing is left to refund"
+
+
+@pytest.mark.usefixtures("aws_resources")
+def test_partial_refunds_cancel_only_the_named_tickets(
+    admin: Identity, buyer: Identity, mercadopago: MercadoPagoEmulator
+) -> None:
+    order, payment_id = paid_through_mercadopago(mercadopago, buyer, attendees=3)
+    tickets = [ticket_id for ticket_id, _ in order_state(order.id)["tickets"]]
+    first = refund(admin, order.id, {"amount": 15000, "ticket_ids": [tickets[1]]}, key="partial-1")
+    assert first.status == 200, first.body
+    state = order_state(order.id)
+    assert (state["status"], state["refunded_amount"]) == ("partially_refunded", 15000)
+    assert dict(state["tickets"]) == {tickets[0]: "issued", tickets[1]: "cancelled", tickets[2]: "issued"}
+    assert fetch_payment(mercadopago, payment_id)["transaction_amount_refunded"] == 15000
+
+    assert post_notification(payment_id).status == 200
+    assert order_state(order.id) == state, "the webhook that follows changes nothing more"
+
+    too_much = refund(admin, order.id, {"amount": 30000.01}, key="partial-2")
+    assert too_much.status == 422 and order_state(order.id) == state
+    not_ours = refund(admin, order.id, {"amount": 100, "ticket_ids": [str(uuid.uuid4())]}, key="partial-3")
+    assert not_ours.status == 422
+    cancelled_again = refund(admin, order.id, {"amount": 100, "ticket_ids": [tickets[1]]}, key="partial-4")
+    assert cancelled_again.status == 409 and order_state(order.id) == state
+
+    rest = refund(admin, order.id, {"amount": 30000}, key="partial-5")
+    assert rest.status == 200
+    final = order_state(order.id)
+    assert (final["status"], final["refunded_amount"]) == ("refunded", 45000)
+    assert {status for _, status in final["tickets"]} == {"cancelled"}, "reaching the total is a full refund"
+    assert post_notification(payment_id).status == 200
+    assert order_state(order.id) == final
+
+
+@pytest.mark.usefixtures("aws_resources")
+def test_refund_failing_at_mercadopago_changes_nothing(
+    admin: Identity, buyer: Identity, mercadopago: MercadoPagoEmulator
+) -> None:
+    order, payment_id = paid_through_mercadopago(mercadopago, buyer, attendees=2)
+    before = order_state(order.id)
+    status, _ = emulator_call(mercadopago, "POST", "/_emulator/faults", {"mode": "500", "count": 5})
+    assert status == 200
+    failed = refund(admin, order.id, {"amount": 15000, "ticket_ids": [before["tickets"][0][0]]}, key="flaky-1")
+    assert failed.status == 503, failed.body
+    assert order_state(order.id) == before
+    emulator_call(mercadopago, "POST", "/_emulator/faults", {"mode": "500", "count": 0})
+    assert fetch_payment(mercadopago, payment_id)["transaction_amount_refunded"] == 0
+
+    retried = refund(admin, order.id, {"amount": 15000, "ticket_ids": [before["tickets"][0][0]]}, key="flaky-1")
+    assert retried.status == 200 and retried.json()["status"] == "partially_refunded"
+    assert len(fetch_payment(mercadopago, payment_id)["refunds"]) == 1
+
+
+def test_a_pending_order_cannot_be_refunded(admin: Identity, buyer: Identity, mercadopago) -> None:
+    order = create_pending_order(create_event(), buyer.user_id)
+    assert refund(admin, order.id, {}).status == 409
+    assert refund(admin, uuid.uuid4(), {}).status == 404
+    assert order_state(order.id)["refunds"] == []
+
+
+def run_notify(bodies: list[str]) -> list[str]:
+    from send_tickets import lambda_handler
+
+    event = {
+        "Records": [
+            {
+                "messageId": str(uuid.uuid4()),
+                "receiptHandle": f"h{index}",
+                "body": body,
+                "attributes": {},
+                "messageAttributes": {},
+                "eventSource": "aws:sqs",
+            }
+            for index, body in enumerate(bodies)
+        ]
+    }
+    result = lambda_handler(event, LambdaContext(function_name="send_tickets"))
+    return [failure["itemIdentifier"] for failure in result["batchItemFailures"]]
+
+
+def emails(sendgrid: SendGridEmulator) -> list[dict[str, Any]]:
+    import urllib.request
+
+    with urllib.request.urlopen(f"{sendgrid.url}/outbox", timeout=5) as answer:
+        return json.loads(answer.read())
+
+
+def test_resend_sends_exactly_one_more_email(
+    coordinator: Identity,
+    buyer: Identity,
+    mercadopago: MercadoPagoEmulator,
+    aws_resources: AwsResources,
+    sendgrid: SendGridEmulator,
+) -> None:
+    order, _ = paid_through_mercadopago(mercadopago, buyer, attendees=2)
+    paid_messages = [json.dumps(body) for body in aws_resources.received_messages()]
+    assert len(paid_messages) == 1
+    assert run_notify(paid_messages) == []
+    assert len(emails(sendgrid)) == 1
+
+    resent = call("admin_order_resend", "POST", RESEND, {"order_id": str(order.id)}, token=coordinator.token)
+    assert resent.status == 202, resent.body
+    assert resent.json()["queued"] is True
+    resend_messages = [json.dumps(body) for body in aws_resources.received_messages()]
+    assert [json.loads(body)["reason"] for body in resend_messages] == ["resend"]
+    assert json.loads(resend_messages[0])["message_id"] == resent.json()["message_id"]
+    # SQS may deliver a message more than once: the second delivery sends nothing.
+    assert run_notify(resend_messages + resend_messages) == []
+    sent = emails(sendgrid)
+    assert len(sent) == 2 and sent[1]["to"] == [buyer.email]
+    assert order_state(order.id)["audit"] == ["order.completed", "order.resend"]
+
+    pending = create_pending_order(create_event(), buyer.user_id)
+    refused = call("admin_order_resend", "POST", RESEND, {"order_id": str(pending.id)}, token=coordinator.token)
+    assert refused.status == 409 and aws_resources.received_messages() == []
+
+
+def test_admin_confirms_a_pending_order_paid_by_other_means(
+    admin: Identity, buyer: Identity, aws_resources: AwsResources
+) -> None:
+    order = create_pending_order(create_event(), buyer.user_id, attendees=2, buyer_email=buyer.email)
+    missing_reason = call(
+        "admin_order_confirm", "POST", CONFIRM, {"order_id": str(order.id)}, body={}, token=admin.token
+    )
+    assert missing_reason.status == 422
+    confirmed = call(
+        "admin_order_confirm",
+        "POST",
+        CONFIRM,
+        {"order_id": str(order.id)},
+        body={"reason": "pagó por transferencia", "payment_reference": "TRX-991"},
+        token=admin.token,
+    )
+    assert confirmed.status == 200, confirmed.body
+    body = confirmed.json()
+    assert body["status"] == "completed" and body["payment_id"] is None and body["paid_at"]
+    assert [ticket["status"] for ticket in body["tickets"]] == ["issued", "issued"]
+    [entry] = body["history"]
+    assert entry["action"] == "order.completed" and entry["actor_user_id"] == str(admin.user_id)
+    assert entry["reason"] == "pagó por transferencia (payment reference: TRX-991)"
+    assert [message["reason"] for message in aws_resources.received_messages()] == ["paid"]
+
+    again = call(
+        "admin_order_confirm",
+        "POST",
+        CONFIRM,
+        {"order_id": str(order.id)},
+        body={"reason": "otra vez"},
+        token=admin.token,
+    )
+    assert again.status == 409
+    manual_refund = refund(admin, order.id, {})
+    assert manual_refund.status == 409 and "by hand" in manual_refund.json()["detail"]
+
+
+def test_orders_list_and_detail(coordinator: Identity, db: str) -> None:
+    known: KnownData = build_known_data()
+
+    def listed(**query: str) -> dict[str, Any]:
+        response = call("admin_order_list", "GET", ORDERS, query=query, token=coordinator.token)
+        assert response.status == 200, response.body
+        return response.json()
+
+    everything = listed()
+    assert everything["total"] == 11 and len(everything["orders"]) == 11
+    of_b = listed(event_id=str(known.events["B"]))
+    assert {order["id"] for order in of_b["orders"]} == {str(known.orders[key]) for key in ("B1", "B2", "B3")}
+    pending = listed(status="pending")
+    assert {order["id"] for order in pending["orders"]} == {str(known.orders[key]) for key in ("A4", "A5", "B3")}
+    by_buyer = listed(buyer_email="BETO@")
+    assert by_buyer["total"] == 6, "A2, A4, A6, A7, B2 and C1"
+    page = listed(limit="4", offset="8")
+    assert len(page["orders"]) == 3 and page["total"] == 11
+    a1 = next(order for order in everything["orders"] if order["id"] == str(known.orders["A1"]))
+    assert (a1["total"], a1["ticket_count"], a1["event_name"], a1["currency"]) == (28000, 3, "Concierto", "CLP")
+    assert call("admin_order_list", "GET", ORDERS, query={"status": "lost"}, token=coordinator.token).status == 422
+
+    detail = call("admin_order_detail", "GET", ORDER, {"order_id": str(known.orders["A1"])}, token=coordinator.token)
+    assert detail.status == 200, detail.body
+    items = {item["name"]: (item["quantity"], item["unit_price"], item["subtotal"]) for item in detail.json()["items"]}
+    assert items == {"General": (2, 10000, 20000), "Niño": (1, 5000, 5000), "Estacionamiento": (1, 3000, 3000)}
+    assert len(detail.json()["tickets"]) == 3
+    assert call("admin_order_detail", "GET", ORDER, {"order_id": "x"}, token=coordinator.token).status == 404
