@@ -115,11 +115,16 @@ _HOLD = text(
     """
 )
 
+# Committed without waiting for the WAL flush: a crash can lose only the link, and the buyer's retry with the same
+# idempotency key then opens a new checkout for the same order (a payment on the old one still completes it).
 _SAVE_CHECKOUT = text(
     """
-    WITH saved AS (
+    WITH asynchronous_commit AS (
+        SELECT set_config('synchronous_commit', 'off', true)
+    ), saved AS (
         UPDATE orders SET preference_id = :preference_id, payment_link = :payment_link, updated_at = now()
          WHERE id = :order_id AND status = 'pending' AND payment_link IS NULL
+           AND EXISTS (SELECT 1 FROM asynchronous_commit)
         RETURNING status, payment_link
     )
     SELECT status, payment_link FROM saved

@@ -6,6 +6,7 @@ time that the rest do not pay. Importing it does no I/O and reads no settings.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -16,8 +17,11 @@ from typing import Any
 import mercadopago
 import requests
 from mercadopago.config import Config, RequestOptions
-from mercadopago.errors import MercadoPagoError
+from mercadopago.config.defaults import DEFAULT_RETRY_ON
+from mercadopago.errors import MercadoPagoError, MPServerError
 from mercadopago.http import HttpClient
+from requests.adapters import HTTPAdapter
+from urllib3.util import Retry
 
 from crowdify.errors import DependencyUnavailable, InvalidRequest, NotFound
 from crowdify.settings import Settings, get_settings
@@ -41,6 +45,25 @@ class BaseUrlHttpClient(HttpClient):
         self.timeout_seconds = timeout_seconds
         self.max_retries = max_retries
         self._sdk_base_url = Config().api_base_url
+        # The SDK opens a new requests.Session, hence a new connection and TLS handshake, on every call. A warm
+        # container keeps one session and its open connection instead (one per thread: tests share a gateway).
+        self._sessions = threading.local()
+
+    def _session(self, retry_on: list[int] | None, backoff_factor: float | None) -> tuple[requests.Session, bool]:
+        """This thread's session, and whether it has been used before."""
+        session = getattr(self._sessions, "session", None)
+        if session is not None:
+            return session, True
+        retry = Retry(
+            total=self.max_retries,
+            status_forcelist=retry_on if retry_on is not None else DEFAULT_RETRY_ON,
+            backoff_factor=backoff_factor if backoff_factor is not None else 0,
+        )
+        session = requests.Session()
+        # As the SDK does: retries over https only (MercadoPago itself), never against a local emulator.
+        session.mount("https://", HTTPAdapter(max_retries=retry))
+        self._sessions.session = session
+        return session, False
 
     def request(
         self,
@@ -55,14 +78,26 @@ class BaseUrlHttpClient(HttpClient):
             url = self.base_url + url[len(self._sdk_base_url) :]
         # requests applies a single number to both the connect and the read timeout.
         kwargs["timeout"] = self.timeout_seconds
-        return super().request(
-            method,
-            url,
-            maxretries=self.max_retries,
-            retry_on=retry_on,
-            backoff_factor=backoff_factor,
-            **kwargs,
-        )
+        session, reused = self._session(retry_on, backoff_factor)
+        try:
+            answer = session.request(method, url, **kwargs)
+        except requests.ConnectionError as error:
+            if not reused or isinstance(error, requests.Timeout):
+                raise
+            # A connection kept while the container was frozen may have been closed by the other side: once
+            # more on a new one (a preference made twice is harmless; the first is simply never paid).
+            self._sessions.session = None
+            answer = self._session(retry_on, backoff_factor)[0].request(method, url, **kwargs)
+        # The SDK's own answer shape and its error for a body that is not JSON.
+        response: dict[str, Any] = {"status": answer.status_code, "response": None}
+        if answer.status_code != 204 and answer.content:
+            try:
+                response["response"] = answer.json()
+            except ValueError as error:
+                raise MPServerError(
+                    answer.status_code, {"message": "Invalid JSON in response body", "error": "invalid_response"}
+                ) from error
+        return response
 
 
 @dataclass(frozen=True)
