@@ -207,7 +207,8 @@ def run() -> dict[str, Any]:
         with loader.begin() as connection:
             connection.execute(
                 text(
-                    "INSERT INTO users (id, email, role) VALUES (:a, 'admin@bench.test', 'admin'), (:b, 'buyer@bench.test', 'user')"
+                    "INSERT INTO users (id, email, role)"
+                    " VALUES (:a, 'admin@bench.test', 'admin'), (:b, 'buyer@bench.test', 'user')"
                 ),
                 {"a": admin_id, "b": buyer_id},
             )
