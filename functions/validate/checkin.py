@@ -1,4 +1,4 @@
-"""Checking tickets in at the door: one verdict per scan, exactly one `accepted` per ticket, every scan logged.
+"""Checking tickets in at the door: one verdict per scan, exactly one `accepted` per ticket, each scan logged.
 
 The hot path is built for a queue at the door:
 - the QR token's Ed25519 signature is checked first; a tampered, truncated or foreign token is `invalid` without
@@ -39,7 +39,6 @@ ALREADY_USED = "already_used"
 INVALID = "invalid"
 WRONG_EVENT = "wrong_event"
 CANCELLED = "cancelled"
-VERDICTS = (ACCEPTED, ALREADY_USED, INVALID, WRONG_EVENT, CANCELLED)
 
 
 @dataclass(frozen=True)
