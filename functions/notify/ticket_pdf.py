@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import qrcode
 from qrcode.constants import ERROR_CORRECT_M
+from reportlab import rl_config
 from reportlab.lib.colors import black, white
 from reportlab.lib.pagesizes import A4
 from reportlab.lib.units import mm
@@ -29,6 +30,9 @@ QR_QUIET_ZONE_MODULES = 4  # the QR standard's minimum white border
 REGULAR_FONT = "Helvetica"
 BOLD_FONT = "Helvetica-Bold"
 # reportlab's standard fonts draw WinAnsi (cp1252) text only.
+QR_MASK_PATTERN = 0
+# ASCII85 wrapping of compressed streams costs time and only helps 7-bit transports; ours is binary-safe.
+rl_config.useA85 = 0
 STANDARD_FONT_ENCODING = "cp1252"
 # Letters NFKD does not split into a base letter and an accent.
 LETTERS_WITHOUT_DECOMPOSITION = str.maketrans(
@@ -199,7 +203,9 @@ def _local_start(page: TicketPage, language: str) -> str:
 
 
 def _draw_qr(canvas: Canvas, text: str, left: float, bottom: float, side: float) -> None:
-    code = qrcode.QRCode(error_correction=ERROR_CORRECT_M, border=QR_QUIET_ZONE_MODULES)
+    # A fixed mask skips scoring all eight patterns (half the page's render time); every mask is a valid QR
+    # code, and the tests decode each page to prove this one reads.
+    code = qrcode.QRCode(error_correction=ERROR_CORRECT_M, border=QR_QUIET_ZONE_MODULES, mask_pattern=QR_MASK_PATTERN)
     code.add_data(text.encode("ascii"))
     code.make(fit=True)
     matrix = code.get_matrix()
