@@ -262,9 +262,7 @@ def upgrade() -> None:
         sa.Column("claimed_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("provider_message_id", sa.String(length=200), nullable=True),
         sa.Column("sent_at", sa.DateTime(timezone=True), nullable=True),
-        sa.CheckConstraint(
-            "status IN ('sending', 'sent', 'skipped')", name=op.f("ck_email_deliveries_status")
-        ),
+        sa.CheckConstraint("status IN ('sending', 'sent', 'skipped')", name=op.f("ck_email_deliveries_status")),
         sa.ForeignKeyConstraint(["order_id"], ["orders.id"], name=op.f("fk_email_deliveries_order_id_orders")),
         sa.PrimaryKeyConstraint("message_id", name=op.f("pk_email_deliveries")),
     )
