@@ -4,7 +4,6 @@ With SUPABASE_SERVICE_ROLE_KEY set, the account is also created in Supabase Auth
 """
 
 from admin_schemas import CreateScannerRequest, ScannerResponse
-from aws_lambda_powertools.event_handler import Response, content_types
 from user_roles import create_scanner
 
 from crowdify.api import api_app, caller_of, lambda_handler_for
@@ -13,15 +12,14 @@ from crowdify.sessions import db_session
 app = api_app()
 
 
-@app.post("/api/v1/admin/scanners")
-def post_scanner(body: CreateScannerRequest) -> Response[ScannerResponse]:
+@app.post("/api/v1/admin/scanners", status_code=201)
+def post_scanner(body: CreateScannerRequest) -> ScannerResponse:
     caller = caller_of(app, "admin")
     with db_session() as session:
         user = create_scanner(
             session, body.email, body.first_name, body.last_name, body.password.get_secret_value(), caller.id
         )
-        created = ScannerResponse.model_validate(user, from_attributes=True)
-    return Response(status_code=201, content_type=content_types.APPLICATION_JSON, body=created.model_dump(mode="json"))
+        return ScannerResponse.model_validate(user, from_attributes=True)
 
 
 lambda_handler = lambda_handler_for(app)

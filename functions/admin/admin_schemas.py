@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, StringConstraints, field_validator
 
 from crowdify.money import JsonMoney
 from crowdify.statuses import ORDER_STATUSES, ROLES
@@ -24,9 +24,17 @@ Reason = Annotated[str, StringConstraints(strip_whitespace=True, min_length=3, m
 # -- users, roles and the old API's scanners ------------------------------------------------------
 
 
+def _absent_is_empty(value: object) -> object:
+    # The web client reads these as strings: a user created from a token without an email, or an organiser
+    # before its first admin, shows "" rather than a null the client would choke on.
+    return "" if value is None else value
+
+
 class UserResponse(BaseModel):
     id: uuid.UUID
-    email: str | None
+    email: str
+
+    _email_never_null = field_validator("email", mode="before")(_absent_is_empty)
     first_name: str | None = None
     last_name: str | None = None
     role: str
@@ -77,9 +85,14 @@ class OrganizerResponse(BaseModel):
     org_name: str
     contact_email: str | None = None
     contact_phone: str | None = None
-    user_id: uuid.UUID | None = None
+    user_id: str = ""
     created_at: datetime
     updated_at: datetime | None = None
+
+    @field_validator("user_id", mode="before")
+    @classmethod
+    def _user_id_as_text(cls, value: object) -> object:
+        return str(_absent_is_empty(value))
 
 
 class OrganizerUpdate(BaseModel):
