@@ -41,6 +41,7 @@ pytest_plugins = [
     "tests.support.identities",
     "tests.support.purchases",
     "tests.support.paid_orders",
+    "tests.support.faults",
 ]
 
 TEST_JWT_SECRET = "test-jwt-secret-that-is-long-enough-for-hs256"
