@@ -50,9 +50,47 @@ def build_document(template_path: Path = TEMPLATE) -> dict[str, Any]:
         for path, operations in schema.get("paths", {}).items():
             document["paths"].setdefault(path, {}).update(operations)
         document["components"]["schemas"].update(schema.get("components", {}).get("schemas", {}))
+    describe_errors(document)
     document["paths"] = dict(sorted(document["paths"].items()))
     document["components"]["schemas"] = dict(sorted(document["components"]["schemas"].items()))
     return document
+
+
+ERROR_RESPONSES = {
+    "401": "Not signed in, or the token is invalid, expired or revoked",
+    "403": "Signed in, but not allowed",
+    "404": "Not found (or not yours)",
+    "409": "Conflicts with the current state (sold out, already paid, …)",
+    "503": "A dependency is unavailable; retry",
+}
+
+
+def describe_errors(document: dict[str, Any]) -> None:
+    """Every error is `{"detail": …}` (crowdify.api); validation errors keep the old service's list form."""
+    schemas = document["components"]["schemas"]
+    schemas["HTTPError"] = {
+        "title": "HTTPError",
+        "type": "object",
+        "properties": {"detail": {"type": "string", "title": "Detail"}},
+        "required": ["detail"],
+    }
+    error = {"application/json": {"schema": {"$ref": "#/components/schemas/HTTPError"}}}
+    for operations in document["paths"].values():
+        for operation in operations.values():
+            responses = operation.setdefault("responses", {})
+            if "422" in responses:
+                responses["422"]["content"] = {
+                    "application/json": {
+                        "schema": {
+                            "anyOf": [
+                                {"$ref": "#/components/schemas/HTTPValidationError"},
+                                {"$ref": "#/components/schemas/HTTPError"},
+                            ]
+                        }
+                    }
+                }
+            for status, description in ERROR_RESPONSES.items():
+                responses.setdefault(status, {"description": description, "content": error})
 
 
 def main() -> None:

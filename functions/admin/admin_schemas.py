@@ -8,6 +8,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, StringConstraints, field_validator
 
+from crowdify.email_address import EmailAddress
 from crowdify.money import JsonMoney
 from crowdify.statuses import ORDER_STATUSES, ROLES
 
@@ -15,9 +16,6 @@ Role = Literal[ROLES]  # type: ignore[valid-type]
 OrderStatus = Literal[ORDER_STATUSES]  # type: ignore[valid-type]
 ShortText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 # A plain shape check (email-validator is not a dependency); the mail provider has the last word.
-EmailAddress = Annotated[
-    str, StringConstraints(strip_whitespace=True, max_length=320, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
-]
 Reason = Annotated[str, StringConstraints(strip_whitespace=True, min_length=3, max_length=1000)]
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Callable
 from http import HTTPStatus
 from typing import Any
@@ -9,7 +10,10 @@ from typing import Any
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, CORSConfig, Response, content_types
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError
-from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+from aws_lambda_powertools.event_handler.openapi.exceptions import (
+    RequestUnsupportedContentType,
+    RequestValidationError,
+)
 from aws_lambda_powertools.logging import correlation_paths
 from sqlalchemy import exc as sqlalchemy_errors
 
@@ -32,6 +36,16 @@ ERROR_STATUS: dict[type[errors.DomainError], HTTPStatus] = {
     errors.InvalidRequest: HTTPStatus.UNPROCESSABLE_ENTITY,
     errors.DependencyUnavailable: HTTPStatus.SERVICE_UNAVAILABLE,
 }
+
+
+# SQLSTATE class 22, "data exception"; pg8000 raises every server error as ProgrammingError, so the class
+# of the SQLSTATE is what tells bad input from a bug.
+DATA_EXCEPTION_CLASS = "22"
+
+
+def sqlstate(error: sqlalchemy_errors.DBAPIError) -> str:
+    details = error.orig.args[0] if error.orig is not None and error.orig.args else None
+    return str(details.get("C", "")) if isinstance(details, dict) else ""
 
 
 def status_for(error: errors.DomainError) -> HTTPStatus:
@@ -94,6 +108,10 @@ def api_app() -> APIGatewayHttpResolver:
         ]
         return json_error(HTTPStatus.UNPROCESSABLE_ENTITY, detail)
 
+    @app.exception_handler(RequestUnsupportedContentType)
+    def unsupported_content_type(_error: RequestUnsupportedContentType) -> Response:
+        return json_error(HTTPStatus.UNSUPPORTED_MEDIA_TYPE, "Send the body as application/json")
+
     @app.exception_handler(NotFoundError)
     def route_not_found(_error: NotFoundError) -> Response:
         return json_error(HTTPStatus.NOT_FOUND, "Not Found")
@@ -103,6 +121,9 @@ def api_app() -> APIGatewayHttpResolver:
         if isinstance(error, sqlalchemy_errors.OperationalError | sqlalchemy_errors.InterfaceError):
             logger.warning("database unavailable", extra={"error": str(error.orig)})
             return json_error(HTTPStatus.SERVICE_UNAVAILABLE, "The database is unavailable, try again")
+        if sqlstate(error).startswith(DATA_EXCEPTION_CLASS):
+            # A NUL character, a number out of range: input no column can hold, so the client's to fix.
+            return json_error(HTTPStatus.UNPROCESSABLE_ENTITY, "A value in the request cannot be stored")
         logger.exception("database error")
         return json_error(HTTPStatus.INTERNAL_SERVER_ERROR, "Internal server error")
 
@@ -119,21 +140,45 @@ def caller_of(app: APIGatewayHttpResolver, *roles: str, allow_device: bool = Fal
     return require_caller(app.current_event.headers, *roles, allow_device=allow_device)
 
 
+def _early_error(status: HTTPStatus, detail: str) -> dict[str, Any]:
+    return {
+        "statusCode": int(status),
+        "headers": {"Content-Type": content_types.APPLICATION_JSON},
+        "body": to_json({"detail": detail}),
+        "isBase64Encoded": False,
+    }
+
+
+def refused_before_parsing(event: dict[str, Any]) -> dict[str, Any] | None:
+    """Bodies the API never takes, answered before parsing or validation spend any time on them."""
+    body = event.get("body")
+    if not body:
+        return None
+    if len(body) > MAX_BODY_BYTES:
+        return _early_error(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, "Request body too large (limit 1 MB)")
+    if event.get("isBase64Encoded"):
+        # API Gateway base64-encodes bodies that are not UTF-8 text: none of them is JSON.
+        try:
+            base64.b64decode(body).decode("utf-8")
+        except (ValueError, UnicodeDecodeError):
+            return _early_error(HTTPStatus.UNPROCESSABLE_ENTITY, "The body is not UTF-8 JSON")
+    headers = {name.lower(): value for name, value in (event.get("headers") or {}).items()}
+    media_type = headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    # Every body this API takes is JSON; a client that names no type is read as sending JSON.
+    if media_type and media_type != "application/json" and not media_type.endswith("+json"):
+        return _early_error(HTTPStatus.UNSUPPORTED_MEDIA_TYPE, "Send the body as application/json")
+    return None
+
+
 def lambda_handler_for(app: APIGatewayHttpResolver) -> Callable[[dict[str, Any], Any], dict[str, Any]]:
     """The Lambda entry point of one route module: structured logs, metrics and (when enabled) traces."""
 
     @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP, clear_state=True)
     @metrics.log_metrics(raise_on_empty_metrics=False)
     def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-        body = event.get("body")
-        if body is not None and len(body) > MAX_BODY_BYTES:
-            # Refused before parsing or validation spend any time on it.
-            return {
-                "statusCode": int(HTTPStatus.REQUEST_ENTITY_TOO_LARGE),
-                "headers": {"Content-Type": content_types.APPLICATION_JSON},
-                "body": to_json({"detail": "Request body too large (limit 1 MB)"}),
-                "isBase64Encoded": False,
-            }
+        refusal = refused_before_parsing(event)
+        if refusal is not None:
+            return refusal
         tracer = tracing.tracer()
         if tracer is None:
             return app.resolve(event, context)
