@@ -72,7 +72,7 @@ build: $(TOOLS_STAMP) $(VENV_STAMP)
 	$(VENV)/bin/python -m compileall -q -f -j 0 --invalidation-mode unchecked-hash .aws-sam/build
 
 # pytest's exit code 5 means it collected no test: that fails too, and says so.
-test: $(VENV_STAMP) $(TOOLS_STAMP) lint template-check
+test: $(VENV_STAMP) $(TOOLS_STAMP) lint template-check build
 	$(VENV)/bin/pytest || { status=$$?; \
 		if [ $$status -eq 5 ]; then echo "make test: pytest collected no tests" >&2; fi; exit $$status; }
 
