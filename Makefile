@@ -1,8 +1,10 @@
 # Crowdify: local development, checks and build. Needs only python3 (3.11) and pip.
-#   make test            lint + template checks + every test (creates both venvs on first use)
+#   make test            lint + template checks + sam build + every test (creates both venvs on first use)
 #   make run             the local stack (see DESIGN.md, "The local stack")
 #   make token ROLE=admin [EMAIL=...]   prints a JWT for a running local stack as its last line
 #   make build           sam build + precompiled bytecode in .aws-sam/build
+#   make bench           every benchmark; one table, figures in .bench/latest.json
+#   make openapi         openapi.json from the handlers' own models
 
 PYTHON ?= python3
 PIP_VERSION := 25.3
