@@ -1,4 +1,4 @@
-"""Cold import time of every built function, as Lambda imports it (`make build` first).
+"""Cold import time of every built function, as Lambda imports it (`make bench` builds for this CPU first).
 
 Each function's handler module is imported in a fresh interpreter with only the function's folder and the
 layer's `python/` folder on the path and no environment beyond what the template sets literally (importing
@@ -8,6 +8,7 @@ without it (`-B` on a copy without `__pycache__`: what a read-only file system w
 
 from __future__ import annotations
 
+import platform
 import shutil
 import statistics
 import subprocess
@@ -19,7 +20,8 @@ from typing import Any
 from local.sam_template import SamTemplate
 
 REPOSITORY = Path(__file__).resolve().parent.parent
-BUILD = REPOSITORY / ".aws-sam" / "build"
+# `make bench` builds for this machine's CPU first: the deployed arm64 build cannot be imported on x86_64.
+BUILD = REPOSITORY / ".aws-sam" / ("build" if platform.machine() in ("aarch64", "arm64") else "build-x86_64")
 RUNS = 5
 LITERAL_ENVIRONMENT = {
     "POWERTOOLS_SERVICE_NAME": "crowdify",
@@ -60,7 +62,7 @@ def without_bytecode(source: Path, destination: Path) -> Path:
 def run() -> dict[str, Any]:
     layer_directory = BUILD / "SharedLayer" / "python"
     if not layer_directory.is_dir():
-        raise RuntimeError("no build: run `make build` first")
+        raise RuntimeError(f"no build in {BUILD}: run `make bench` (it builds for this machine first)")
     template = SamTemplate.read(REPOSITORY / "template.yaml")
     results: dict[str, Any] = {}
     with tempfile.TemporaryDirectory() as scratch:
