@@ -4,15 +4,15 @@ from ticket_lookup import ticket_for
 from validate_schemas import TicketResponse
 
 from crowdify.api import api_app, caller_of, lambda_handler_for
-from crowdify.database import transaction
 from crowdify.identifiers import uuid_or_not_found
+from crowdify.pg_connection import transaction
 
 app = api_app()
 
 
 @app.get("/api/v1/tickets/<ticket_id>")
 def get_ticket(ticket_id: str) -> TicketResponse:
-    caller = caller_of(app, allow_device=True)
+    caller = caller_of(app, allow_device=True, transaction=transaction)
     with transaction() as connection:
         return ticket_for(connection, caller, uuid_or_not_found(ticket_id, "Ticket"))
 

@@ -5,30 +5,30 @@ from __future__ import annotations
 import hashlib
 import uuid
 
-from sqlalchemy import Connection, text
 from validate_schemas import BundleEvent, BundleTicketType, PublicKey, ScannerBundle
 
 from crowdify.errors import NotFound
 from crowdify.json_encoding import to_json
+from crowdify.pg_connection import Connection
 from crowdify.qr_tokens import TOKEN_PREFIX, keyring_from_settings
 from crowdify.settings import get_settings
 from crowdify.timezones import shown_in_zone
 
-_EVENT = text("SELECT id, name, status, starts_at, ends_at, timezone, location_text FROM events WHERE id = :event_id")
-_TICKET_TYPES = text("SELECT id, name, is_child FROM ticket_types WHERE event_id = :event_id ORDER BY created_at, id")
+_EVENT = "SELECT id, name, status, starts_at, ends_at, timezone, location_text FROM events WHERE id = :event_id"
+_TICKET_TYPES = "SELECT id, name, is_child FROM ticket_types WHERE event_id = :event_id ORDER BY created_at, id"
 # Sorted, so that the same content always hashes to the same ETag.
-_TICKET_IDS_IN_STATUS = text("SELECT id FROM tickets WHERE event_id = :event_id AND status = :status ORDER BY id")
+_TICKET_IDS_IN_STATUS = "SELECT id FROM tickets WHERE event_id = :event_id AND status = :status ORDER BY id"
 
 
 def scanner_bundle(connection: Connection, event_id: uuid.UUID, include_used: bool) -> ScannerBundle:
-    event = connection.execute(_EVENT, {"event_id": event_id}).first()
+    event = connection.first(_EVENT, {"event_id": event_id})
     if event is None:
         raise NotFound("Event not found")
-    ticket_types = connection.execute(_TICKET_TYPES, {"event_id": event_id}).all()
-    cancelled = connection.execute(_TICKET_IDS_IN_STATUS, {"event_id": event_id, "status": "cancelled"}).scalars()
+    ticket_types = connection.execute(_TICKET_TYPES, {"event_id": event_id})
+    cancelled = connection.scalars(_TICKET_IDS_IN_STATUS, {"event_id": event_id, "status": "cancelled"})
     used = None
     if include_used:
-        used = list(connection.execute(_TICKET_IDS_IN_STATUS, {"event_id": event_id, "status": "used"}).scalars())
+        used = connection.scalars(_TICKET_IDS_IN_STATUS, {"event_id": event_id, "status": "used"})
     return ScannerBundle(
         token_prefix=TOKEN_PREFIX,
         public_keys=[PublicKey(**key) for key in keyring_from_settings(get_settings()).accepted_public_keys()],
@@ -42,7 +42,7 @@ def scanner_bundle(connection: Connection, event_id: uuid.UUID, include_used: bo
             location_text=event.location_text,
         ),
         ticket_types=[BundleTicketType(id=row.id, name=row.name, is_child=row.is_child) for row in ticket_types],
-        cancelled_ticket_ids=list(cancelled),
+        cancelled_ticket_ids=cancelled,
         used_ticket_ids=used,
     )
 

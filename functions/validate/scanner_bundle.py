@@ -13,16 +13,16 @@ from validate_schemas import ScannerBundle
 
 from crowdify.api import api_app, caller_of, lambda_handler_for
 from crowdify.auth import STAFF_ROLES
-from crowdify.database import transaction
 from crowdify.errors import Forbidden
 from crowdify.identifiers import uuid_or_not_found
+from crowdify.pg_connection import transaction
 
 app = api_app()
 
 
 @app.get("/api/v1/events/<event_id>/scanner-bundle")
 def get_scanner_bundle(event_id: str, include_used: Annotated[bool, Query()] = False) -> Response[ScannerBundle | None]:
-    caller = caller_of(app, *STAFF_ROLES, allow_device=True)
+    caller = caller_of(app, *STAFF_ROLES, allow_device=True, transaction=transaction)
     event = uuid_or_not_found(event_id, "Event")
     if caller.is_device and not caller.may_scan_event(event):
         raise Forbidden("This scanner device is not issued for this event")

@@ -5,13 +5,14 @@ from validate_schemas import SyncRequest, SyncResponse
 
 from crowdify.api import api_app, caller_of, lambda_handler_for
 from crowdify.auth import STAFF_ROLES
+from crowdify.pg_connection import transaction
 
 app = api_app()
 
 
 @app.post("/api/v1/tickets/sync")
 def sync_tickets(body: SyncRequest) -> SyncResponse:
-    caller = caller_of(app, *STAFF_ROLES, allow_device=True)
+    caller = caller_of(app, *STAFF_ROLES, allow_device=True, transaction=transaction)
     scans = [
         Scan(
             qr_signature=scan.qr_signature,

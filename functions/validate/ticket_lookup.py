@@ -1,18 +1,17 @@
-"""One ticket for its owner or the door staff (plain SQL: the validate function does not load the ORM)."""
+"""One ticket for its owner or the door staff (plain SQL through pg8000: the validate functions load no SQLAlchemy)."""
 
 from __future__ import annotations
 
 import uuid
 
-from sqlalchemy import Connection, text
 from validate_schemas import TicketEvent, TicketResponse
 
 from crowdify.auth import STAFF_ROLES, Caller
 from crowdify.errors import NotFound
+from crowdify.pg_connection import Connection
 from crowdify.timezones import shown_in_zone
 
-_TICKET = text(
-    """
+_TICKET = """
     SELECT tickets.id, tickets.order_id, tickets.order_item_id, tickets.event_id, tickets.ticket_type_id,
            ticket_types.name AS ticket_type, tickets.holder_first_name, tickets.holder_last_name,
            tickets.holder_document_type, tickets.holder_document_number, tickets.is_child, tickets.qr_signature,
@@ -25,13 +24,12 @@ _TICKET = text(
     JOIN events ON events.id = tickets.event_id
     LEFT JOIN ticket_types ON ticket_types.id = tickets.ticket_type_id
     WHERE tickets.id = :ticket_id
-    """
-)
+"""
 
 
 def ticket_for(connection: Connection, caller: Caller, ticket_id: uuid.UUID) -> TicketResponse:
     """The ticket, if the caller owns it (placed its order), is door staff, or is a device of its event; else 404."""
-    row = connection.execute(_TICKET, {"ticket_id": ticket_id}).first()
+    row = connection.first(_TICKET, {"ticket_id": ticket_id})
     # Someone else's ticket is "not found" too: its existence is not leaked.
     if row is None or not _may_read(caller, row.owner_id, row.event_id):
         raise NotFound("Ticket not found")

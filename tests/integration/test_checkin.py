@@ -12,6 +12,7 @@ import pytest
 from sqlalchemy import event as sqlalchemy_event
 
 from crowdify.database import engine
+from crowdify.pg_connection import statements_sent
 from crowdify.qr_tokens import QrSigner, generate_qr_secret, keyring_from_settings
 from crowdify.settings import get_settings
 from tests.support.api_gateway import HttpResponse, call
@@ -30,7 +31,8 @@ def validate(token: str | None, qr_signature: str, **fields: Any) -> HttpRespons
 
 @contextmanager
 def counted_statements() -> Iterator[list[str]]:
-    """Statements sent to Postgres (not BEGIN/COMMIT/ROLLBACK, which go through other hooks, nor pings)."""
+    """Statements sent to Postgres (not BEGIN/COMMIT/ROLLBACK, which go through other hooks, nor pings), by the door's
+    pg8000 connection and, should anything reach it, the SQLAlchemy engine."""
     statements: list[str] = []
 
     def record(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
@@ -38,7 +40,9 @@ def counted_statements() -> Iterator[list[str]]:
 
     sqlalchemy_event.listen(engine(), "before_cursor_execute", record)
     try:
-        yield statements
+        with statements_sent() as sent:
+            yield statements
+            statements.extend(sent)
     finally:
         sqlalchemy_event.remove(engine(), "before_cursor_execute", record)
 

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import threading
 from collections import Counter
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from typing import TypeVar
 
 from checkin import Scan, Scanner, Verdict, check_in_verified
 
-from crowdify.database import build_engine
+from crowdify.pg_connection import Connection, open_connection
 from crowdify.qr_tokens import keyring_from_settings
 from crowdify.settings import get_settings
 from tests.support.devices import issue_device
@@ -16,25 +18,50 @@ from tests.support.identities import Identity, create_identity
 from tests.support.tickets import checkin_rows, issue_tickets, ticket_row
 
 SCANNERS = 20
+Answer = TypeVar("Answer")
+
+
+def race(
+    database_url: str,
+    scanners: list[Scanner],
+    scan: Callable[[Connection, Scanner], Answer],
+    expected_errors: tuple[type[Exception], ...] = (),
+) -> list[Answer | Exception]:
+    """Each scanner on a thread and a connection of its own, in a transaction, all released by one barrier. A scan
+    that raises one of `expected_errors` is rolled back and answers with the error."""
+    barrier = threading.Barrier(len(scanners))
+
+    def run(scanner: Scanner) -> Answer | Exception:
+        connection = open_connection(database_url)
+        try:
+            connection.begin()
+            connection.execute("SELECT 1")  # the transaction has started before the race does
+            barrier.wait(timeout=30)
+            try:
+                answer = scan(connection, scanner)
+            except BaseException as error:
+                connection.rollback()
+                if isinstance(error, expected_errors):
+                    return error
+                raise
+            connection.commit()
+            return answer
+        finally:
+            connection.close()
+
+    with ThreadPoolExecutor(max_workers=len(scanners)) as pool:
+        return list(pool.map(run, scanners))
 
 
 def scan_all_at_once(database_url: str, scanners: list[Scanner], qr_signature: str, nonce: str | None) -> list[Verdict]:
-    # Each thread its own connection (a pool as large as the crowd), all released by one barrier.
-    crowd_engine = build_engine(database_url, pool_size=len(scanners))
     verified = keyring_from_settings(get_settings()).verify(qr_signature)
-    barrier = threading.Barrier(len(scanners))
-
-    def scan(scanner: Scanner) -> Verdict:
-        with crowd_engine.begin() as connection:
-            connection.exec_driver_sql("SELECT 1")  # the connection is open before the race starts
-            barrier.wait(timeout=30)
-            return check_in_verified(connection, scanner, Scan(qr_signature=qr_signature, nonce=nonce), verified)
-
-    try:
-        with ThreadPoolExecutor(max_workers=len(scanners)) as pool:
-            return list(pool.map(scan, scanners))
-    finally:
-        crowd_engine.dispose()
+    return race(
+        database_url,
+        scanners,
+        lambda connection, scanner: check_in_verified(
+            connection, scanner, Scan(qr_signature=qr_signature, nonce=nonce), verified
+        ),
+    )
 
 
 def test_twenty_scanners_at_once_one_accepted(db: str) -> None:
@@ -78,26 +105,17 @@ def test_one_scanner_retrying_one_nonce_at_once_gets_one_answer(scanner: Identit
     same_scanner = [Scanner(id=scanner.user_id, is_device=False)] * SCANNERS
     from checkin import _AnsweredConcurrently
 
-    answers: list[str] = []
-    crowd_engine = build_engine(db_url(), pool_size=SCANNERS)
     verified = keyring_from_settings(get_settings()).verify(ticket.qr_signature)
-    barrier = threading.Barrier(SCANNERS)
 
-    def scan(actor: Scanner) -> str:
-        try:
-            with crowd_engine.begin() as connection:
-                connection.exec_driver_sql("SELECT 1")
-                barrier.wait(timeout=30)
-                scan_once = Scan(qr_signature=ticket.qr_signature, nonce="retry-me")
-                return check_in_verified(connection, actor, scan_once, verified).status
-        except _AnsweredConcurrently:
-            return "answered-concurrently"
+    def scan(connection: Connection, actor: Scanner) -> str:
+        return check_in_verified(
+            connection, actor, Scan(qr_signature=ticket.qr_signature, nonce="retry-me"), verified
+        ).status
 
-    try:
-        with ThreadPoolExecutor(max_workers=SCANNERS) as pool:
-            answers = list(pool.map(scan, same_scanner))
-    finally:
-        crowd_engine.dispose()
+    outcomes = race(db_url(), same_scanner, scan, expected_errors=(_AnsweredConcurrently,))
+    answers = [
+        "answered-concurrently" if isinstance(outcome, _AnsweredConcurrently) else outcome for outcome in outcomes
+    ]
 
     # Losers either read the winner's stored answer or are told to (the route then reads it: see check_in).
     assert answers.count("accepted") >= 1

@@ -15,10 +15,9 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import (
     RequestValidationError,
 )
 from aws_lambda_powertools.logging import correlation_paths
-from sqlalchemy import exc as sqlalchemy_errors
 
 from crowdify import errors, tracing
-from crowdify.auth import Caller, require_caller
+from crowdify.auth import Caller, Transaction, require_caller
 from crowdify.json_encoding import to_json
 from crowdify.settings import get_settings
 
@@ -36,16 +35,6 @@ ERROR_STATUS: dict[type[errors.DomainError], HTTPStatus] = {
     errors.InvalidRequest: HTTPStatus.UNPROCESSABLE_ENTITY,
     errors.DependencyUnavailable: HTTPStatus.SERVICE_UNAVAILABLE,
 }
-
-
-# SQLSTATE class 22, "data exception"; pg8000 raises every server error as ProgrammingError, so the class
-# of the SQLSTATE is what tells bad input from a bug.
-DATA_EXCEPTION_CLASS = "22"
-
-
-def sqlstate(error: sqlalchemy_errors.DBAPIError) -> str:
-    details = error.orig.args[0] if error.orig is not None and error.orig.args else None
-    return str(details.get("C", "")) if isinstance(details, dict) else ""
 
 
 def status_for(error: errors.DomainError) -> HTTPStatus:
@@ -97,7 +86,9 @@ def api_app() -> APIGatewayHttpResolver:
         status = status_for(error)
         headers = {"WWW-Authenticate": "Bearer"} if status == HTTPStatus.UNAUTHORIZED else None
         if status >= HTTPStatus.INTERNAL_SERVER_ERROR:
-            logger.warning("dependency unavailable", extra={"detail": error.detail})
+            # The driver's own error, when there is one: SQLAlchemy's wrapper would log the statement's parameters.
+            cause = getattr(error.__cause__, "orig", error.__cause__)
+            logger.warning("dependency unavailable", extra={"detail": error.detail, "cause": repr(cause)})
         return json_error(status, error.detail, headers)
 
     @app.exception_handler(RequestValidationError)
@@ -116,17 +107,6 @@ def api_app() -> APIGatewayHttpResolver:
     def route_not_found(_error: NotFoundError) -> Response:
         return json_error(HTTPStatus.NOT_FOUND, "Not Found")
 
-    @app.exception_handler(sqlalchemy_errors.DBAPIError)
-    def database_error(error: sqlalchemy_errors.DBAPIError) -> Response:
-        if isinstance(error, sqlalchemy_errors.OperationalError | sqlalchemy_errors.InterfaceError):
-            logger.warning("database unavailable", extra={"error": str(error.orig)})
-            return json_error(HTTPStatus.SERVICE_UNAVAILABLE, "The database is unavailable, try again")
-        if sqlstate(error).startswith(DATA_EXCEPTION_CLASS):
-            # A NUL character, a number out of range: input no column can hold, so the client's to fix.
-            return json_error(HTTPStatus.UNPROCESSABLE_ENTITY, "A value in the request cannot be stored")
-        logger.exception("database error")
-        return json_error(HTTPStatus.INTERNAL_SERVER_ERROR, "Internal server error")
-
     @app.exception_handler(Exception)
     def unexpected_error(_error: Exception) -> Response:
         logger.exception("unhandled error")
@@ -135,9 +115,14 @@ def api_app() -> APIGatewayHttpResolver:
     return app
 
 
-def caller_of(app: APIGatewayHttpResolver, *roles: str, allow_device: bool = False) -> Caller:
-    """The authenticated caller of the current request; 401 without a valid token, 403 without the role."""
-    return require_caller(app.current_event.headers, *roles, allow_device=allow_device)
+def caller_of(
+    app: APIGatewayHttpResolver, *roles: str, allow_device: bool = False, transaction: Transaction | None = None
+) -> Caller:
+    """The authenticated caller of the current request; 401 without a valid token, 403 without the role.
+
+    The door's functions pass crowdify.pg_connection.transaction: the caller is read without SQLAlchemy.
+    """
+    return require_caller(app.current_event.headers, *roles, allow_device=allow_device, transaction=transaction)
 
 
 def _early_error(status: HTTPStatus, detail: str) -> dict[str, Any]:

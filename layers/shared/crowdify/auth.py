@@ -10,19 +10,19 @@ The role always comes from the `users` table. `user_metadata` is never read: use
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
 
 import jwt
-from sqlalchemy import text
 
 from crowdify import backend_tokens
-from crowdify.database import transaction
 from crowdify.errors import Forbidden, NotAuthenticated
 from crowdify.settings import Settings, get_settings
-from crowdify.users import find_or_create_user
+from crowdify.users import SqlConnection, find_or_create_user
 
 SUPABASE_AUDIENCE = "authenticated"
 _ASYMMETRIC_ALGORITHMS = ["RS256", "ES256"]
@@ -142,30 +142,51 @@ def _jwks_client(url: str) -> jwt.PyJWKClient:
     return jwt.PyJWKClient(url, cache_jwk_set=True, lifespan=600, timeout=3)
 
 
-_DEVICE_STATE = text("SELECT revoked_at, expires_at, event_ids FROM scanner_devices WHERE id = :id")
+_DEVICE_STATE = "SELECT revoked_at, expires_at, event_ids FROM scanner_devices WHERE id = :id"
+
+# Opens a transaction and yields a connection in it: crowdify.pg_connection.transaction on the door's path.
+Transaction = Callable[[], AbstractContextManager[SqlConnection]]
 
 
-def authenticate(headers: dict[str, str] | None) -> Caller | None:
-    """The caller named by the request's bearer token, or None when there is no token at all."""
+def _core_transaction() -> AbstractContextManager[SqlConnection]:
+    # Imported on use: the door passes crowdify.pg_connection.transaction and so never loads SQLAlchemy (~165 ms).
+    from crowdify.database import statements_transaction
+
+    return statements_transaction()
+
+
+def authenticate(headers: dict[str, str] | None, transaction: Transaction | None = None) -> Caller | None:
+    """The caller named by the request's bearer token, or None when there is no token at all.
+
+    The token is verified before any database work; the device's state or the user's role is then read in a
+    transaction of `transaction` (default: SQLAlchemy Core, crowdify.database).
+    """
     token = bearer_token(headers)
     if token is None:
         return None
     verified = verify_token(token, get_settings())
-    with transaction() as connection:
-        if verified.kind == backend_tokens.DEVICE_TOKEN:
-            device = connection.execute(_DEVICE_STATE, {"id": verified.subject}).first()
-            if device is None or device.revoked_at is not None:
-                raise NotAuthenticated("Scanner device revoked")
-            if device.expires_at <= datetime.now(UTC):
-                raise NotAuthenticated("Scanner device expired")
-            return Caller(id=verified.subject, is_device=True, device_event_ids=frozenset(device.event_ids))
-        user = find_or_create_user(connection, verified.subject, verified.email, verified.role_for_new_user)
+    with (transaction or _core_transaction)() as connection:
+        return _caller_of_verified_token(connection, verified)
+
+
+def _caller_of_verified_token(connection: SqlConnection, verified: VerifiedToken) -> Caller:
+    """The device (refused when revoked or expired) or the user (created on first sight) a verified token names."""
+    if verified.kind == backend_tokens.DEVICE_TOKEN:
+        device = connection.first(_DEVICE_STATE, {"id": verified.subject})
+        if device is None or device.revoked_at is not None:
+            raise NotAuthenticated("Scanner device revoked")
+        if device.expires_at <= datetime.now(UTC):
+            raise NotAuthenticated("Scanner device expired")
+        return Caller(id=verified.subject, is_device=True, device_event_ids=frozenset(device.event_ids))
+    user = find_or_create_user(connection, verified.subject, verified.email, verified.role_for_new_user)
     return Caller(id=user.id, role=user.role, email=user.email)
 
 
-def require_caller(headers: dict[str, str] | None, *roles: str, allow_device: bool = False) -> Caller:
+def require_caller(
+    headers: dict[str, str] | None, *roles: str, allow_device: bool = False, transaction: Transaction | None = None
+) -> Caller:
     """A signed-in caller with one of `roles` (any role when none are named); 401 / 403 otherwise."""
-    caller = authenticate(headers)
+    caller = authenticate(headers, transaction)
     if caller is None:
         raise NotAuthenticated("Not authenticated")
     if caller.is_device:

@@ -1,51 +1,37 @@
 """Postgres access through SQLAlchemy Core and pg8000: one engine per warm container, made on first use.
 
-Only Core lives here, so the door path (validate) can query without paying for the ORM's import.
+Only Core lives here (the ORM's sessions are in crowdify.sessions). The door (validate) uses neither: it talks to
+Postgres through pg8000 alone (crowdify.pg_connection), without SQLAlchemy's import.
 """
 
 from __future__ import annotations
 
-import ssl
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Connection, Engine, create_engine, event, exc
+from sqlalchemy import Connection, Engine, create_engine, event, exc, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.pool import NullPool
 
+from crowdify import pg_connection
+from crowdify.database_url import ssl_arguments
 from crowdify.errors import DependencyUnavailable
 from crowdify.settings import get_settings
-
-_SSL_MODES_THAT_VERIFY = {"verify-ca", "verify-full"}
-_SSL_MODES_THAT_ENCRYPT = {"require", *_SSL_MODES_THAT_VERIFY}
 
 _engine: Engine | None = None
 
 
 def driver_url_and_arguments(database_url: str) -> tuple[str, dict[str, Any]]:
-    """Turn the plain `postgresql://…?sslmode=…` URL that hosts hand out into pg8000's form.
-
-    pg8000 knows nothing of libpq's `sslmode`: it takes an `ssl_context` instead.
-    """
+    """Turn the plain `postgresql://…?sslmode=…` URL that hosts hand out into pg8000's form."""
     url = make_url(database_url)
     if url.drivername in ("postgres", "postgresql", "postgresql+psycopg2", "postgresql+psycopg"):
         url = url.set(drivername="postgresql+pg8000")
     query = dict(url.query)
     ssl_mode = query.pop("sslmode", None)
     url = url.set(query=query)
-    connect_args: dict[str, Any] = {}
-    if ssl_mode in _SSL_MODES_THAT_ENCRYPT:
-        context = ssl.create_default_context()
-        if ssl_mode == "verify-ca":
-            context.check_hostname = False
-        elif ssl_mode == "require":
-            # libpq's `require` encrypts without checking the certificate; Supabase's pooler needs this.
-            context.check_hostname = False
-            context.verify_mode = ssl.CERT_NONE
-        connect_args["ssl_context"] = context
-    return url.render_as_string(hide_password=False), connect_args
+    return url.render_as_string(hide_password=False), ssl_arguments(ssl_mode if isinstance(ssl_mode, str) else None)
 
 
 def remember_placeholder_rewrites() -> None:
@@ -120,27 +106,56 @@ def engine() -> Engine:
 
 
 def dispose_engine() -> None:
-    """Drop the engine (tests and the local stack point settings at another database)."""
+    """Drop the engine and the door's kept connections (tests and the local stack point settings at another
+    database)."""
     global _engine
     if _engine is not None:
         _engine.dispose()
     _engine = None
+    pg_connection.close_connections()
 
 
 @contextmanager
 def transaction() -> Iterator[Connection]:
-    """A Core connection in one transaction: committed on success, rolled back on any error."""
+    """A Core connection in one transaction: committed on success, rolled back on any error.
+
+    Database errors a client can act on leave as domain errors (see `domain_errors`).
+    """
+    with domain_errors(), engine().begin() as connection:
+        yield connection
+
+
+@contextmanager
+def domain_errors() -> Iterator[None]:
+    """Database errors leave the block as the domain errors they mean to a client, so the API layer maps them
+    without importing SQLAlchemy: the connection lost → DependencyUnavailable (503), a value no column can hold
+    (SQLSTATE class 22) → InvalidRequest (422). Anything else is a bug and leaves as it is (500)."""
     try:
-        with engine().begin() as connection:
-            yield connection
+        yield
     except (exc.OperationalError, exc.InterfaceError) as error:
-        if error.connection_invalidated or is_connection_failure(error):
-            raise DependencyUnavailable("The database is unavailable, try again") from error
-        raise
+        raise DependencyUnavailable(pg_connection.UNAVAILABLE) from error
+    except exc.DBAPIError as error:
+        translated = pg_connection.domain_error_for(error.orig) if error.orig is not None else None
+        if translated is None:
+            raise
+        raise translated from error
 
 
-def is_connection_failure(error: exc.DBAPIError) -> bool:
-    import pg8000.exceptions
+class CoreStatements:
+    """Plain SQL with `:name` parameters in a Core connection's transaction: what crowdify.users and crowdify.auth
+    take, as they take a crowdify.pg_connection.Connection on the door's path."""
 
-    original = error.orig
-    return isinstance(original, pg8000.exceptions.InterfaceError | ConnectionError | OSError | TimeoutError)
+    def __init__(self, connection: Connection) -> None:
+        self.connection = connection
+
+    def execute(self, statement: str, parameters: Mapping[str, Any] | None = None) -> None:
+        self.connection.execute(text(statement), dict(parameters or {}))
+
+    def first(self, statement: str, parameters: Mapping[str, Any] | None = None) -> Any | None:
+        return self.connection.execute(text(statement), dict(parameters or {})).first()
+
+
+@contextmanager
+def statements_transaction() -> Iterator[CoreStatements]:
+    with transaction() as connection:
+        yield CoreStatements(connection)

@@ -1,17 +1,26 @@
-"""Users and their roles, in plain SQL so the door path can resolve a caller without the ORM."""
+"""Users and their roles, in plain SQL so the door path can resolve a caller without SQLAlchemy."""
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
-
-from sqlalchemy import Connection, text
+from typing import Any, Protocol
 
 from crowdify.statuses import ROLES
 
+
+class SqlConnection(Protocol):
+    """A connection in a transaction that runs plain SQL with `:name` parameters: crowdify.pg_connection's
+    Connection on the door's path, crowdify.database.CoreStatements over SQLAlchemy Core elsewhere."""
+
+    def execute(self, statement: str, parameters: Mapping[str, Any] | None = None) -> object: ...
+
+    def first(self, statement: str, parameters: Mapping[str, Any] | None = None) -> Any | None: ...
+
+
 # One statement whether the user is new or known: the role lookup is on every request's path.
-_FIND_OR_CREATE_USER = text(
-    """
+_FIND_OR_CREATE_USER = """
     WITH existing AS (
         SELECT id, email, role FROM users WHERE id = :id
     ), created AS (
@@ -23,10 +32,10 @@ _FIND_OR_CREATE_USER = text(
     SELECT id, email, role, false AS created FROM existing
     UNION ALL
     SELECT id, email, role, true AS created FROM created
-    """
-)
+"""
+_FIND_USER = "SELECT id, email, role, false AS created FROM users WHERE id = :id"
 
-_CLAIM_DEFAULT_ORGANIZER = text(
+_CLAIM_DEFAULT_ORGANIZER = (
     "UPDATE organizers SET user_id = :user_id, updated_at = now() WHERE is_default AND user_id IS NULL"
 )
 
@@ -39,16 +48,16 @@ class UserRecord:
 
 
 def find_or_create_user(
-    connection: Connection, user_id: uuid.UUID, email: str | None, role_for_new_user: str
+    connection: SqlConnection, user_id: uuid.UUID, email: str | None, role_for_new_user: str
 ) -> UserRecord:
     """The user's stored role; a user seen for the first time is created with `role_for_new_user`."""
     role = role_for_new_user if role_for_new_user in ROLES else "user"
-    row = connection.execute(_FIND_OR_CREATE_USER, {"id": user_id, "email": email, "role": role}).first()
+    row = connection.first(_FIND_OR_CREATE_USER, {"id": user_id, "email": email, "role": role})
     if row is None:
         # Created concurrently by another request between our read and our insert: it is there now.
-        row = connection.execute(
-            text("SELECT id, email, role, false AS created FROM users WHERE id = :id"), {"id": user_id}
-        ).one()
+        row = connection.first(_FIND_USER, {"id": user_id})
+        if row is None:
+            raise LookupError(f"user {user_id} was neither found nor created")
     if row.created and row.role == "admin":
         connection.execute(_CLAIM_DEFAULT_ORGANIZER, {"user_id": row.id})
     return UserRecord(id=row.id, email=row.email, role=row.role)
@@ -56,6 +65,8 @@ def find_or_create_user(
 
 def set_role_by_email(database_url: str, email: str, role: str) -> str:
     """Create or update an operator by email (for `make token`); returns the user's id."""
+    from sqlalchemy import text
+
     from crowdify.database import build_engine
 
     if role not in ROLES:
@@ -74,7 +85,7 @@ def set_role_by_email(database_url: str, email: str, role: str) -> str:
                 {"id": uuid.uuid4(), "email": email, "role": role},
             ).scalar_one()
             if role == "admin":
-                connection.execute(_CLAIM_DEFAULT_ORGANIZER, {"user_id": user_id})
+                connection.execute(text(_CLAIM_DEFAULT_ORGANIZER), {"user_id": user_id})
     finally:
         engine.dispose()
     return str(user_id)
