@@ -140,8 +140,8 @@ _USER_STANDING = """
 # it (status 'used', its time and scanner), so it answers `already_used` naming the first check-in. Every write
 # (the ticket update, the log row) depends on `attempt`, which is empty when the scanner is not permitted or the
 # nonce was answered before: then the statement changes nothing.
-# Each parameter is cast once, in `input`, and the text is compacted: the statement travels on every scan (pg8000
-# sends unnamed statements, parsed each time), so a short text is a faster scan.
+# Each parameter is cast once, in `input`, and the text is compacted: a kept connection prepares it once, but behind
+# a pooler it is sent and parsed on every scan (crowdify.pg_connection), where a short text is a faster scan.
 _CHECK_IN = """
 WITH input AS (
     SELECT CAST(:actor_id AS uuid) AS actor_id, CAST(:device_id AS uuid) AS device_id,

@@ -13,9 +13,11 @@ thing a transaction sends: none of the caller's statements had been sent and not
 that reached a dying backend dies with it). A failure after BEGIN is never retried: the block may have sent
 statements, and only the caller knows whether running it again is right.
 
-Statements take pg8000's native `:name` parameters. Their rewriting to `$1…` (a Python loop over every character)
-is remembered per statement text. Statements are unnamed (parsed on every execute), as SQLAlchemy's are: named
-prepared statements would not survive a transaction-mode pooler such as Supabase's.
+Statements take pg8000's native `:name` parameters. A kept connection prepares each statement text once (a named
+prepared statement): afterwards an execute is one round trip, and Postgres neither parses nor re-plans the door's
+large check-in statement on every scan. Behind a pooler (`database_null_pool`), where a transaction-mode pooler
+(Supabase's, PgBouncer's) may run the next statement on another backend, statements are unnamed instead, as
+SQLAlchemy's are, with their placeholder rewriting (a Python loop over every character) remembered per text.
 """
 
 from __future__ import annotations
@@ -46,6 +48,11 @@ _CONNECTION_EXCEPTION_CLASS = "08"
 _BACKEND_SHUT_DOWN = frozenset({"57P01", "57P02", "57P03"})
 # What pg8000 says when the socket failed or was closed (its other InterfaceErrors are programming errors).
 _NETWORK_FAILURES = frozenset({"network error", "connection is closed"})
+# A prepared statement the server no longer has, or whose plan a schema change broke ("cached plan must not change
+# result type"): the connection, with its prepared statements, is not kept.
+_PREPARED_STATEMENT_BROKEN = frozenset({"26000", "0A000"})
+# The door's statements are a handful of constants; past this, statements run unnamed rather than pile up.
+MAX_PREPARED_STATEMENTS = 64
 
 _statement_listeners: list[Callable[[str], None]] = []
 
@@ -63,33 +70,44 @@ def _row_type(names: tuple[str, ...]) -> Any:
 class Connection:
     """One pg8000 connection. Rows have attribute access (`row.status`), as SQLAlchemy's do."""
 
-    def __init__(self, raw: pg8000.native.Connection, database_url: str) -> None:
+    def __init__(self, raw: pg8000.native.Connection, database_url: str, prepares: bool) -> None:
         self._raw = raw
         self.database_url = database_url
         # False once an error may have left the protocol out of step, or the backend is gone: never reused then.
         self.usable = True
+        self._prepares = prepares
+        self._prepared: dict[str, pg8000.native.PreparedStatement] = {}
 
     def execute(self, statement: str, parameters: Mapping[str, Any] | None = None) -> list[Any]:
         """Run one statement in the connection's transaction; its rows (none for a statement without a result)."""
-        text, values_of = _rewritten(statement)
-        values = values_of(parameters or {})
         for listener in _statement_listeners:
             listener(statement)
         try:
-            # What `pg8000.native.Connection.run` does after rewriting the placeholders, which it does every time.
-            context = self._raw.execute_unnamed(text, values)
+            rows, columns = self._send(statement, parameters or {})
         except DatabaseError as error:
             # The server refused the statement; pg8000 has read up to ReadyForQuery, so the protocol is in step.
-            self.usable = self.usable and not is_connection_failure(error)
+            broken = is_connection_failure(error) or sqlstate(error) in _PREPARED_STATEMENT_BROKEN
+            self.usable = self.usable and not broken
             raise
         except BaseException:
             # A network failure or an interrupted read: what is left on the socket is unknown.
             self.usable = False
             raise
-        if context.rows is None:
+        if rows is None:
             return []
-        row_type = _row_type(tuple(column["name"] for column in context.columns))
-        return [row_type._make(row) for row in context.rows]
+        row_type = _row_type(tuple(column["name"] for column in columns))
+        return [row_type._make(row) for row in rows]
+
+    def _send(self, statement: str, parameters: Mapping[str, Any]) -> tuple[list[list[Any]] | None, Any]:
+        prepared = self._prepared.get(statement)
+        if prepared is None and self._prepares and len(self._prepared) < MAX_PREPARED_STATEMENTS:
+            prepared = self._prepared[statement] = self._raw.prepare(statement)
+        if prepared is not None:
+            return prepared.run(**parameters), prepared.cols
+        text, values_of = _rewritten(statement)
+        # What `pg8000.native.Connection.run` does after rewriting the placeholders, which it does every time.
+        context = self._raw.execute_unnamed(text, values_of(parameters))
+        return context.rows, context.columns
 
     def first(self, statement: str, parameters: Mapping[str, Any] | None = None) -> Any | None:
         rows = self.execute(statement, parameters)
@@ -127,16 +145,20 @@ class Connection:
             self._raw.close()
 
 
-def open_connection(database_url: str, session_defaults: bool = True) -> Connection:
-    """A new connection: DependencyUnavailable when the database cannot be reached or refuses it."""
+def open_connection(database_url: str, kept: bool = True) -> Connection:
+    """A new connection: DependencyUnavailable when the database cannot be reached or refuses it.
+
+    A connection `kept` across transactions gets the session defaults and prepares its statements; one behind a
+    pooler (not kept) gets neither: on a shared backend, session state would outlive the session.
+    """
     arguments = connect_arguments(database_url)
     arguments.setdefault("timeout", CONNECT_TIMEOUT_SECONDS)
     try:
         raw = pg8000.native.Connection(**arguments)
     except (Error, OSError) as error:
         raise DependencyUnavailable(UNAVAILABLE) from error
-    connection = Connection(raw, database_url)
-    if session_defaults:
+    connection = Connection(raw, database_url, prepares=kept)
+    if kept:
         try:
             raw.execute_simple(SESSION_DEFAULTS)
         except (Error, OSError) as error:
@@ -153,8 +175,7 @@ def _open_from_settings() -> Connection:
     settings = get_settings()
     if not settings.database_url:
         raise DependencyUnavailable("The database is not configured")
-    # As crowdify.database: behind a pooler, session settings would outlive the session on a shared backend.
-    return open_connection(settings.database_url, session_defaults=not settings.database_null_pool)
+    return open_connection(settings.database_url, kept=not settings.database_null_pool)
 
 
 def _checkout() -> tuple[Connection, bool]:

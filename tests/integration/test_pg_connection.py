@@ -1,0 +1,132 @@
+"""The door's pg8000 connection (crowdify.pg_connection) against real Postgres: a kept connection that died is
+replaced without the caller noticing, a connection lost mid-transaction is a 503 that is not retried and leaves
+nothing written, bad values are 422s, an unreachable database is a 503."""
+
+from __future__ import annotations
+
+import socket
+import time
+import uuid
+
+import pytest
+from pg8000.exceptions import DatabaseError
+
+from crowdify.errors import DependencyUnavailable, InvalidRequest
+from crowdify.pg_connection import open_connection, statements_sent, transaction
+from crowdify.settings import reset_settings
+from tests.support.api_gateway import call
+from tests.support.identities import Identity
+from tests.support.tickets import checkin_rows, issue_tickets
+
+BACKEND_PID = "SELECT pg_backend_pid() AS pid"
+
+
+def terminate_backend(database_url: str, pid: int) -> None:
+    """End a backend from another connection, and wait until it is gone."""
+    other = open_connection(database_url, kept=False)
+    try:
+        other.execute("SELECT pg_terminate_backend(:pid)", {"pid": pid})
+        deadline = time.monotonic() + 10
+        while other.first("SELECT 1 FROM pg_stat_activity WHERE pid = :pid", {"pid": pid}) is not None:
+            assert time.monotonic() < deadline, "the backend did not end"
+            time.sleep(0.01)
+    finally:
+        other.close()
+
+
+def kept_backend_pid() -> int:
+    with transaction() as connection:
+        return connection.one(BACKEND_PID).pid
+
+
+def test_a_kept_connection_that_died_while_idle_is_replaced_and_the_block_runs_once(db: str) -> None:
+    dead = kept_backend_pid()
+    terminate_backend(db, dead)
+
+    runs = 0
+    with statements_sent() as sent, transaction() as connection:
+        runs += 1
+        replacement = connection.one(BACKEND_PID).pid
+
+    assert replacement != dead
+    assert runs == 1 and sent == [BACKEND_PID]
+    assert kept_backend_pid() == replacement  # the replacement is the one kept now
+
+
+def test_a_connection_lost_inside_a_transaction_is_a_503_not_retried_and_nothing_is_written(db: str) -> None:
+    user_id = uuid.uuid4()
+    runs = 0
+    with pytest.raises(DependencyUnavailable), transaction() as connection:
+        runs += 1
+        connection.execute(
+            "INSERT INTO users (id, email, role) VALUES (:id, :email, 'user')",
+            {"id": user_id, "email": f"{user_id.hex}@example.test"},
+        )
+        terminate_backend(db, connection.one(BACKEND_PID).pid)
+        connection.execute("SELECT 1")
+
+    assert runs == 1
+    with transaction() as connection:
+        assert connection.first("SELECT id FROM users WHERE id = :id", {"id": user_id}) is None
+
+
+def test_a_value_no_column_can_hold_is_invalid_request_and_the_connection_is_kept(db: str) -> None:
+    before = kept_backend_pid()
+    with pytest.raises(InvalidRequest) as raised, transaction() as connection:
+        connection.execute("SELECT CAST(:value AS integer)", {"value": "not a number"})
+    assert raised.value.detail == "A value in the request cannot be stored"
+    assert kept_backend_pid() == before
+
+
+def test_a_prepared_statement_a_schema_change_broke_fails_once_then_a_fresh_connection_serves(db: str) -> None:
+    scratch = f"pg_connection_scratch_{uuid.uuid4().hex[:8]}"
+    with transaction() as connection:
+        connection.execute(f"CREATE TABLE {scratch} (id integer)")
+        connection.execute(f"INSERT INTO {scratch} VALUES (1)")
+    try:
+        select_all = f"SELECT * FROM {scratch}"
+        with transaction() as connection:
+            assert [tuple(row) for row in connection.execute(select_all)] == [(1,)]
+            before = connection.one(BACKEND_PID).pid
+        other = open_connection(db, kept=False)
+        other.execute(f"ALTER TABLE {scratch} ADD COLUMN name text")
+        other.close()
+
+        # Postgres refuses the prepared statement whose result type changed; the connection is then not kept.
+        with pytest.raises(DatabaseError), transaction() as connection:
+            connection.execute(select_all)
+        with transaction() as connection:
+            assert [tuple(row) for row in connection.execute(select_all)] == [(1, None)]
+            assert connection.one(BACKEND_PID).pid != before
+    finally:
+        with transaction() as connection:
+            connection.execute(f"DROP TABLE {scratch}")
+
+
+def test_a_nul_character_in_a_scan_is_a_422_and_nothing_is_logged(scanner: Identity) -> None:
+    ticket = issue_tickets(1).tickets[0]
+    body = {"qr_signature": ticket.qr_signature, "inspector_id": "puerta\x00norte"}
+    response = call("validate_ticket", "POST", "/api/v1/tickets/validate", body=body, token=scanner.token)
+    assert response.status == 422
+    assert response.json() == {"detail": "A value in the request cannot be stored"}
+    assert checkin_rows() == []
+
+
+def test_an_unreachable_database_is_a_503_json_error(scanner: Identity, monkeypatch: pytest.MonkeyPatch) -> None:
+    ticket = issue_tickets(1).tickets[0]
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        closed_port = probe.getsockname()[1]
+    monkeypatch.setenv("DATABASE_URL", f"postgresql://postgres@127.0.0.1:{closed_port}/nowhere")
+    reset_settings()
+    try:
+        with pytest.raises(DependencyUnavailable), transaction():
+            pass
+        response = call(
+            "get_ticket", "GET", f"/api/v1/tickets/{ticket.id}", {"ticket_id": str(ticket.id)}, token=scanner.token
+        )
+        assert response.status == 503
+        assert response.json() == {"detail": "The database is unavailable, try again"}
+    finally:
+        monkeypatch.undo()
+        reset_settings()
