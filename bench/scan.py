@@ -2,8 +2,9 @@
 
 A fresh migrated database on the test server holds 10,000 issued tickets of one event; a scanner device token
 scans them. Figures:
-- latency p50/p99 of the handler in-process (one warm container), and statements per scan (a
-  `before_cursor_execute` listener: BEGIN/COMMIT and pool pings are not statements);
+- latency p50/p99 of the handler in-process (one warm container), and statements per scan (the door talks to
+  Postgres through crowdify.pg_connection, which reports every statement it sends to `statements_sent`; BEGIN and
+  COMMIT are not statements; the run fails if the door touched the SQLAlchemy engine instead);
 - scans per second with 1 and 8 worker processes, each a warm container of its own scanning distinct tickets, and
   CPU milliseconds per scan: the workers' CPU plus every Postgres process's CPU (psutil), divided by scans;
 - offline verification: microseconds per `QrSigner.verify` (what a scanner does without a network);
@@ -313,9 +314,7 @@ def _percentile(samples: list[float], fraction: float) -> float:
 def run() -> dict[str, Any]:
     _use_function_paths()
     _quiet_metrics_warning()
-    from sqlalchemy import event
-
-    from crowdify import database, settings
+    from crowdify import database, pg_connection, settings
     from crowdify.backend_tokens import issue_device_token
     from crowdify.migrations import upgrade_to_head
     from crowdify.qr_tokens import QrSigner, generate_qr_secret
@@ -357,21 +356,17 @@ def run() -> dict[str, Any]:
 
             handler = validate_ticket.lambda_handler
             _scan(handler, next(remaining), token)  # warm: connection, key parsing, resolver
-            statements: list[str] = []
-
-            def count(_connection: Any, _cursor: Any, statement: str, *_: Any) -> None:
-                statements.append(statement)
-
-            event.listen(database.engine(), "before_cursor_execute", count)
             latencies = []
-            for _ in range(LATENCY_SCANS):
-                code = next(remaining)
-                started = time.perf_counter()
-                status = _scan(handler, code, token)
-                latencies.append((time.perf_counter() - started) * 1000)
-                if status != "accepted":
-                    raise RuntimeError(f"a fresh ticket was {status}")
-            event.remove(database.engine(), "before_cursor_execute", count)
+            with pg_connection.statements_sent() as statements:
+                for _ in range(LATENCY_SCANS):
+                    code = next(remaining)
+                    started = time.perf_counter()
+                    status = _scan(handler, code, token)
+                    latencies.append((time.perf_counter() - started) * 1000)
+                    if status != "accepted":
+                        raise RuntimeError(f"a fresh ticket was {status}")
+            if database._engine is not None:
+                raise RuntimeError("the door used the SQLAlchemy engine: its statements were not counted")
             rescan_started = time.perf_counter()
             if _scan(handler, codes[1], token) != "already_used":
                 raise RuntimeError("a rescan was not already_used")
