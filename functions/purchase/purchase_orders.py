@@ -5,13 +5,13 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from purchase_schemas import OrderStatusResponse, TicketEvent, UserTicketResponse
+from purchase_schemas import OrderStatusResponse
 from sqlalchemy import Connection, text
 
 from crowdify.auth import MANAGER_ROLES, Caller
 from crowdify.errors import Conflict, NotFound
 from crowdify.seat_holds import release_hold
-from crowdify.timezones import shown_in_zone
+from crowdify.ticket_views import TICKET_VIEW_COLUMNS, TicketResponse, ticket_response
 
 _ORDER = text(
     """
@@ -22,18 +22,15 @@ _ORDER = text(
 )
 
 _USER_TICKETS = text(
-    """
-    SELECT t.id, t.order_id, t.order_item_id, t.event_id, t.ticket_type_id, t.holder_first_name, t.holder_last_name,
-           t.holder_document_type, t.holder_document_number, t.is_child, t.qr_signature, t.pdf_object_key,
-           t.status, t.issued_at, t.validated_at, t.used_at, t.created_at, t.updated_at,
-           e.name AS event_name, e.starts_at AS event_starts_at, e.location_text AS event_location_text,
-           e.timezone AS event_timezone
+    f"""
+    SELECT {TICKET_VIEW_COLUMNS}
       FROM orders o
       JOIN tickets t ON t.order_id = o.id
       JOIN events e ON e.id = t.event_id
+      LEFT JOIN ticket_types tt ON tt.id = t.ticket_type_id
      WHERE o.user_id = :user_id
      ORDER BY e.starts_at, t.created_at, t.id
-    """
+    """  # noqa: S608 - a constant column list, no input
 )
 
 
@@ -81,39 +78,11 @@ def cancel_order(connection: Connection, order_id: uuid.UUID, caller: Caller) ->
     return _status_response(_order_row(connection, row.id))
 
 
-def user_tickets(connection: Connection, user_id: uuid.UUID, caller: Caller) -> list[UserTicketResponse]:
+def user_tickets(connection: Connection, user_id: uuid.UUID, caller: Caller) -> list[TicketResponse]:
     """A user's tickets, every status, with the event each is for; only that user and admins may look."""
     if user_id != caller.id and not caller.is_admin:
         raise NotFound("User not found")
-    return [
-        UserTicketResponse(
-            id=row.id,
-            order_id=row.order_id,
-            order_item_id=row.order_item_id,
-            event_id=row.event_id,
-            ticket_type_id=row.ticket_type_id,
-            holder_first_name=row.holder_first_name,
-            holder_last_name=row.holder_last_name,
-            holder_document_type=row.holder_document_type,
-            holder_document_number=row.holder_document_number,
-            is_child=row.is_child,
-            qr_signature=row.qr_signature,
-            pdf_object_key=row.pdf_object_key,
-            status=row.status,
-            issued_at=row.issued_at,
-            validated_at=row.validated_at,
-            used_at=row.used_at,
-            created_at=row.created_at,
-            updated_at=row.updated_at,
-            event=TicketEvent(
-                id=row.event_id,
-                name=row.event_name,
-                starts_at=shown_in_zone(row.event_starts_at, row.event_timezone),
-                location_text=row.event_location_text,
-            ),
-        )
-        for row in connection.execute(_USER_TICKETS, {"user_id": user_id})
-    ]
+    return [ticket_response(row) for row in connection.execute(_USER_TICKETS, {"user_id": user_id})]
 
 
 def tickets_pdf_key(connection: Connection, order_id: uuid.UUID, owner: Caller | None) -> str:

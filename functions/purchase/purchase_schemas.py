@@ -76,32 +76,3 @@ class OrderStatusResponse(BaseModel):
     event_id: uuid.UUID
     hold_expires_at: datetime
     payment_link: str | None
-
-
-class TicketEvent(BaseModel):
-    id: uuid.UUID
-    name: str
-    starts_at: datetime
-    location_text: str | None
-
-
-class UserTicketResponse(BaseModel):
-    id: uuid.UUID
-    order_id: uuid.UUID
-    order_item_id: uuid.UUID
-    event_id: uuid.UUID
-    ticket_type_id: uuid.UUID
-    holder_first_name: str
-    holder_last_name: str
-    holder_document_type: str | None
-    holder_document_number: str | None
-    is_child: bool
-    qr_signature: str
-    pdf_object_key: str | None
-    status: str
-    issued_at: datetime
-    validated_at: datetime | None
-    used_at: datetime | None
-    created_at: datetime
-    updated_at: datetime | None
-    event: TicketEvent

@@ -1,17 +1,17 @@
 """GET /api/v1/tickets/user/{user_id} — that user's tickets (or any user's, for an admin), as a bare array."""
 
 from purchase_orders import user_tickets
-from purchase_schemas import UserTicketResponse
 
 from crowdify.api import api_app, caller_of, lambda_handler_for
 from crowdify.database import transaction
 from crowdify.identifiers import uuid_or_not_found
+from crowdify.ticket_views import TicketResponse
 
 app = api_app()
 
 
 @app.get("/api/v1/tickets/user/<user_id>")
-def get_user_tickets(user_id: str) -> list[UserTicketResponse]:
+def get_user_tickets(user_id: str) -> list[TicketResponse]:
     caller = caller_of(app)
     with transaction() as connection:
         return user_tickets(connection, uuid_or_not_found(user_id, "User"), caller)

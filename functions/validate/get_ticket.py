@@ -1,11 +1,11 @@
 """GET /api/v1/tickets/{ticket_id} — one ticket with its event, for its owner or the door staff (others: 404)."""
 
 from ticket_lookup import ticket_for
-from validate_schemas import TicketResponse
 
 from crowdify.api import api_app, caller_of, lambda_handler_for
 from crowdify.identifiers import uuid_or_not_found
 from crowdify.pg_connection import transaction
+from crowdify.ticket_views import TicketResponse
 
 app = api_app()
 

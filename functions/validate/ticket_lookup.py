@@ -4,27 +4,19 @@ from __future__ import annotations
 
 import uuid
 
-from validate_schemas import TicketEvent, TicketResponse
-
 from crowdify.auth import STAFF_ROLES, Caller
 from crowdify.errors import NotFound
 from crowdify.pg_connection import Connection
-from crowdify.timezones import shown_in_zone
+from crowdify.ticket_views import TICKET_VIEW_COLUMNS, TicketResponse, ticket_response
 
-_TICKET = """
-    SELECT tickets.id, tickets.order_id, tickets.order_item_id, tickets.event_id, tickets.ticket_type_id,
-           ticket_types.name AS ticket_type, tickets.holder_first_name, tickets.holder_last_name,
-           tickets.holder_document_type, tickets.holder_document_number, tickets.is_child, tickets.qr_signature,
-           tickets.pdf_object_key, tickets.status, tickets.issued_at, tickets.validated_at, tickets.used_at,
-           tickets.created_at, tickets.updated_at, orders.user_id AS owner_id,
-           events.name AS event_name, events.starts_at AS event_starts_at,
-           events.location_text AS event_location_text, events.timezone AS event_timezone
-    FROM tickets
-    JOIN orders ON orders.id = tickets.order_id
-    JOIN events ON events.id = tickets.event_id
-    LEFT JOIN ticket_types ON ticket_types.id = tickets.ticket_type_id
-    WHERE tickets.id = :ticket_id
-"""
+_TICKET = f"""
+    SELECT {TICKET_VIEW_COLUMNS}, o.user_id AS owner_id
+      FROM tickets t
+      JOIN orders o ON o.id = t.order_id
+      JOIN events e ON e.id = t.event_id
+      LEFT JOIN ticket_types tt ON tt.id = t.ticket_type_id
+     WHERE t.id = :ticket_id
+"""  # noqa: S608 - a constant column list, no input
 
 
 def ticket_for(connection: Connection, caller: Caller, ticket_id: uuid.UUID) -> TicketResponse:
@@ -33,33 +25,7 @@ def ticket_for(connection: Connection, caller: Caller, ticket_id: uuid.UUID) -> 
     # Someone else's ticket is "not found" too: its existence is not leaked.
     if row is None or not _may_read(caller, row.owner_id, row.event_id):
         raise NotFound("Ticket not found")
-    return TicketResponse(
-        id=row.id,
-        order_id=row.order_id,
-        order_item_id=row.order_item_id,
-        event_id=row.event_id,
-        ticket_type_id=row.ticket_type_id,
-        ticket_type=row.ticket_type,
-        holder_first_name=row.holder_first_name,
-        holder_last_name=row.holder_last_name,
-        holder_document_type=row.holder_document_type,
-        holder_document_number=row.holder_document_number,
-        is_child=row.is_child,
-        qr_signature=row.qr_signature,
-        pdf_object_key=row.pdf_object_key,
-        status=row.status,
-        issued_at=row.issued_at,
-        validated_at=row.validated_at,
-        used_at=row.used_at,
-        created_at=row.created_at,
-        updated_at=row.updated_at,
-        event=TicketEvent(
-            id=row.event_id,
-            name=row.event_name,
-            starts_at=shown_in_zone(row.event_starts_at, row.event_timezone),
-            location_text=row.event_location_text,
-        ),
-    )
+    return ticket_response(row)
 
 
 def _may_read(caller: Caller, owner_id: uuid.UUID, event_id: uuid.UUID) -> bool:

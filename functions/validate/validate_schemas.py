@@ -137,38 +137,6 @@ class SyncResponse(BaseModel):
         return cls(results=results, summary=summary)
 
 
-class TicketEvent(BaseModel):
-    id: uuid.UUID
-    name: str
-    starts_at: datetime
-    location_text: str | None = None
-
-
-class TicketResponse(BaseModel):
-    """One ticket with the fields DESIGN.md lists for the old client's getTicketById, and its event."""
-
-    id: uuid.UUID
-    order_id: uuid.UUID
-    order_item_id: uuid.UUID
-    event_id: uuid.UUID
-    ticket_type_id: uuid.UUID
-    ticket_type: str | None = None
-    holder_first_name: str
-    holder_last_name: str
-    holder_document_type: str | None = None
-    holder_document_number: str | None = None
-    is_child: bool
-    qr_signature: str
-    pdf_object_key: str | None = None
-    status: str
-    issued_at: datetime
-    validated_at: datetime | None = None
-    used_at: datetime | None = None
-    created_at: datetime
-    updated_at: datetime | None = None
-    event: TicketEvent
-
-
 class PublicKey(BaseModel):
     kid: str
     public_key: str

@@ -226,7 +226,7 @@ def test_organizer_read_and_update(admin: Identity) -> None:
     organizer = call("admin_organizer_get", "GET", ORGANIZER, token=admin.token)
     assert organizer.status == 200
     assert set(organizer.json()) >= {"id", "org_name", "contact_email", "contact_phone", "user_id", "created_at"}
-    assert organizer.json()["user_id"] == "", "no admin has claimed it yet: the identity fixture inserts admins directly"
+    assert organizer.json()["user_id"] == "", "no admin claimed it yet: the fixture inserts admins directly"
 
     updated = call(
         "admin_organizer_update",
