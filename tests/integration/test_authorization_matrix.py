@@ -22,9 +22,9 @@ from crowdify.backend_tokens import issue_device_token, issue_download_token
 from crowdify.database import engine
 from crowdify.settings import get_settings
 from local.sam_template import SamTemplate
+from tests.support import orders
 from tests.support.api_gateway import call
 from tests.support.identities import Identity, create_identity
-from tests.support.orders import TestEvent, create_pending_order
 from tests.support.paid_orders import create_payment, signature_headers
 from tests.support.tickets import issue_tickets
 
@@ -58,8 +58,8 @@ def build_world(mercadopago: Any) -> World:
     owner, other_user = create_identity("user"), create_identity("user")
     scanner, coordinator, admin = create_identity("scanner"), create_identity("coordinator"), create_identity("admin")
     paid = issue_tickets(1, owner_id=owner.user_id)
-    pending = create_pending_order(
-        TestEvent(paid.event_id, paid.ticket_type_id, Decimal(15000), "CLP"),
+    pending = orders.create_pending_order(
+        orders.TestEvent(paid.event_id, paid.ticket_type_id, Decimal(15000), "CLP"),
         owner.user_id,
         attendees=1,
     )
