@@ -83,3 +83,16 @@ def test_bad_tokens_are_401_with_a_json_detail(db: str) -> None:
 def test_a_bad_token_on_a_public_route_is_still_refused(db: str) -> None:
     response = call("list_events", "GET", EVENTS, token="garbage")
     assert response.status == 401
+
+
+def test_a_token_whose_email_belongs_to_another_account_is_a_clear_409(db: str) -> None:
+    with engine().begin() as connection:
+        connection.execute(
+            text("INSERT INTO users (id, email, role) VALUES (:id, 'door@example.test', 'scanner')"),
+            {"id": uuid.uuid4()},
+        )
+    token = supabase_token(uuid.uuid4(), email="door@example.test")
+    response = call("list_events", "GET", EVENTS, token=token)
+    assert response.status == 409 and "another id" in response.json()["detail"]
+    with engine().connect() as connection:
+        assert connection.execute(text("SELECT count(*) FROM users")).scalar_one() == 1

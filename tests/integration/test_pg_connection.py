@@ -130,3 +130,9 @@ def test_an_unreachable_database_is_a_503_json_error(scanner: Identity, monkeypa
     finally:
         monkeypatch.undo()
         reset_settings()
+
+
+def test_a_statement_cancelled_by_its_timeout_is_a_503(function_environment: dict[str, str]) -> None:
+    with pytest.raises(DependencyUnavailable), transaction() as connection:
+        connection.execute("SET LOCAL statement_timeout = '50ms'")
+        connection.execute("SELECT pg_sleep(1)")

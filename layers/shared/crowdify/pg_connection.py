@@ -43,6 +43,9 @@ SESSION_DEFAULTS = "SET statement_timeout = '8s'; SET TIME ZONE 'UTC'"
 # SQLSTATE class 22, "data exception" (a NUL character, a number out of range): input no column can hold, so the
 # client's to fix. pg8000 raises every server error as DatabaseError; the SQLSTATE tells them apart.
 DATA_EXCEPTION_CLASS = "22"
+# A statement cancelled by statement_timeout, a deadlock, a serialization failure: the database could not answer
+# this time, and the same request may well succeed when retried.
+RETRYABLE_SQLSTATES = {"57014", "40P01", "40001"}
 # Class 08, connection exception, and the shutdown codes of class 57: the backend is gone.
 _CONNECTION_EXCEPTION_CLASS = "08"
 _BACKEND_SHUT_DOWN = frozenset({"57P01", "57P02", "57P03"})
@@ -280,7 +283,10 @@ def domain_error_for(error: BaseException) -> DomainError | None:
         return None
     if is_connection_failure(error):
         return DependencyUnavailable(UNAVAILABLE)
-    if sqlstate(error).startswith(DATA_EXCEPTION_CLASS):
+    code = sqlstate(error)
+    if code in RETRYABLE_SQLSTATES:
+        return DependencyUnavailable(UNAVAILABLE)
+    if code.startswith(DATA_EXCEPTION_CLASS):
         return InvalidRequest("A value in the request cannot be stored")
     return None
 

@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from crowdify.errors import Conflict
 from crowdify.statuses import ROLES
 
 
@@ -57,7 +58,9 @@ def find_or_create_user(
         # Created concurrently by another request between our read and our insert: it is there now.
         row = connection.first(_FIND_USER, {"id": user_id})
         if row is None:
-            raise LookupError(f"user {user_id} was neither found nor created")
+            # Not created and not there: another account holds this email (e.g. a scanner an admin created before
+            # this person's first Supabase sign-in). Linking them silently would hand over its role.
+            raise Conflict("An account with this email already exists under another id; ask an admin to link it")
     if row.created and row.role == "admin":
         connection.execute(_CLAIM_DEFAULT_ORGANIZER, {"user_id": row.id})
     return UserRecord(id=row.id, email=row.email, role=row.role)
