@@ -523,3 +523,22 @@ def test_concurrent_applications_of_one_approval_issue_one_set_of_tickets(buyer:
     assert sorted(actions) == ["already_applied"] * 3 + ["completed"]
     assert len(tickets_of(order.id)) == 3
     assert count(OutboxMessage) == 1
+
+
+def test_a_payment_for_an_event_cancelled_meanwhile_is_refunded_and_issues_nothing(
+    buyer: Identity, mercadopago, aws_resources
+) -> None:
+    event = create_event()
+    order = create_pending_order(event, buyer.user_id, attendees=2)
+    with engine().begin() as connection:
+        connection.execute(text("UPDATE events SET status = 'cancelled' WHERE id = :id"), {"id": event.id})
+    payment_id = create_payment(mercadopago, order.id, order.total)
+
+    answer = post_notification(payment_id)
+
+    assert answer.status == 200 and answer.json()["action"] == "event_cancelled"
+    assert order_row(order.id)["status"] == "pending"
+    assert tickets_of(order.id) == []
+    assert aws_resources.received_messages() == []
+    assert fetch_payment(mercadopago, payment_id)["status"] == "refunded"
+    assert _refund_of(payment_id).reason == "event_cancelled"

@@ -35,6 +35,10 @@ class InvalidTransition(Conflict):
     pass
 
 
+class EventCancelled(Conflict):
+    """The event was cancelled: it sells nothing more, whatever pays for it."""
+
+
 class InvalidRequest(DomainError):
     """A request that is well formed but breaks a business rule (422)."""
 

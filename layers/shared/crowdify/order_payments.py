@@ -29,8 +29,8 @@ from sqlalchemy.orm import Session, lazyload
 
 from crowdify.audit import record_change
 from crowdify.database import transaction
-from crowdify.errors import InvalidRequest, InvalidTransition, SoldOut
-from crowdify.models import Order, OrderItem, OutboxMessage, Refund, Ticket
+from crowdify.errors import EventCancelled, InvalidRequest, InvalidTransition, SoldOut
+from crowdify.models import Event, Order, OrderItem, OutboxMessage, Refund, Ticket
 from crowdify.models import Payment as PaymentRecord
 from crowdify.outbox import enqueue_paid_order
 from crowdify.qr_tokens import keyring_from_settings
@@ -57,7 +57,13 @@ CURRENCY_MISMATCH = "currency_mismatch"
 DUPLICATE_PAYMENT = "duplicate_payment"
 LATE_PAYMENT_NO_CAPACITY = "late_payment_no_capacity"
 ORDER_CANCELLED_BEFORE_PAYMENT = "order_cancelled"
-AUTOMATIC_REFUND_REASONS = (DUPLICATE_PAYMENT, LATE_PAYMENT_NO_CAPACITY, ORDER_CANCELLED_BEFORE_PAYMENT)
+EVENT_CANCELLED_BEFORE_PAYMENT = "event_cancelled"
+AUTOMATIC_REFUND_REASONS = (
+    DUPLICATE_PAYMENT,
+    LATE_PAYMENT_NO_CAPACITY,
+    ORDER_CANCELLED_BEFORE_PAYMENT,
+    EVENT_CANCELLED_BEFORE_PAYMENT,
+)
 
 # How far along its life a MercadoPago payment is. A notification whose payment is behind what is recorded (a
 # `pending` fetched before the `approved` that was applied first) is stale and changes nothing. Statuses of equal
@@ -168,11 +174,14 @@ def complete_order(
     no longer live (expired, or past `hold_expires_at`), its seats are taken again first under the event's lock
     (`crowdify.seat_holds`), raising `SoldOut` when they are gone — before anything is changed. Used by the webhook
     (`payment_id` = MercadoPago's) and by the admin's manual confirmation (`payment_id` None, `actor_user_id` and
-    `reason` recorded in the audit log). Raises `InvalidTransition` from any other status.
+    `reason` recorded in the audit log). Raises `InvalidTransition` from any other status, and `EventCancelled`
+    when the event was cancelled meanwhile (a cancelled event sells nothing more).
     Returns the outbox message: pass its id to `crowdify.outbox.publish_after_commit` after the commit.
     """
     if order.status not in (ORDER_PENDING, ORDER_EXPIRED):
         raise InvalidTransition(f"An order that is {order.status} cannot be completed")
+    if session.scalar(select(Event.status).where(Event.id == order.event_id)) == "cancelled":
+        raise EventCancelled("The event was cancelled; this order cannot be completed")
     if order.status == ORDER_EXPIRED or order.hold_expires_at <= datetime.now(UTC):
         _hold_seats_again(session, order)
     before = {"status": order.status, "payment_id": order.payment_id}
@@ -351,6 +360,9 @@ def _apply_approval(
         )
     except SoldOut:
         _refund_payment(session, order, payment, record, LATE_PAYMENT_NO_CAPACITY, outcome)
+        return
+    except EventCancelled:
+        _refund_payment(session, order, payment, record, EVENT_CANCELLED_BEFORE_PAYMENT, outcome)
         return
     outcome.action = "completed"
     outcome.outbox_message_ids.append(message.id)
