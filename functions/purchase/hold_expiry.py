@@ -2,7 +2,9 @@
 
 Availability ignores a hold the moment its deadline passes (crowdify.capacity); the sweep only makes the state
 say so and gives the claim counters back. Before it expires an order it asks MercadoPago for payments with that
-external_reference: a buyer who paid at the last second keeps the order, and the webhook completes it.
+external_reference, and applies an approved one exactly as the webhook would (crowdify.payment_settlement): a
+buyer who paid at the last second gets the order even if the notification was lost, and a payment that cannot
+complete it (wrong amount, seats gone) is recorded or refunded — then the order expires instead of waiting forever.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from sqlalchemy import text
 
 from crowdify.database import transaction
 from crowdify.errors import DomainError
+from crowdify.payment_settlement import settle
 from crowdify.payments import MercadoPagoGateway
 from crowdify.seat_holds import release_hold
 
@@ -62,11 +65,14 @@ def expire_overdue_holds(
             logger.warning("MercadoPago unavailable; overdue orders left for the next run", extra={"error": str(error)})
             result.left_for_next_run += len(overdue) - position
             break
-        if any(payment.status == "approved" for payment in payments):
-            logger.warning(
-                "overdue order has an approved payment; left for the webhook to complete",
-                extra={"order_id": str(order_id), "payment_ids": [p.id for p in payments if p.status == "approved"]},
-            )
+        approved = [payment for payment in payments if payment.status == "approved"]
+        try:
+            outcomes = [settle(payment) for payment in approved]
+        except DomainError as error:
+            logger.warning("an overdue order's payment could not be settled now", extra={"error": str(error)})
+            result.left_for_next_run += len(overdue) - position
+            break
+        if any(outcome.action == "completed" for outcome in outcomes):
             result.paid += 1
             continue
         with transaction() as connection:

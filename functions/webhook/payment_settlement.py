@@ -5,10 +5,9 @@ from __future__ import annotations
 import logging
 
 from crowdify.errors import NotFound
-from crowdify.order_payments import PaymentOutcome, apply_payment, perform_refunds
-from crowdify.outbox import publish_after_commit
+from crowdify.order_payments import PaymentOutcome
+from crowdify.payment_settlement import settle
 from crowdify.payments import payments
-from crowdify.sessions import db_session
 
 logger = logging.getLogger(__name__)
 
@@ -25,10 +24,7 @@ def settle_payment(payment_id: str) -> PaymentOutcome:
         # Nothing to apply, and asking again will not help: MercadoPago's panel sends such test notifications.
         logger.warning("notification for a payment MercadoPago does not know", extra={"payment_id": payment_id})
         return PaymentOutcome("unknown_payment")
-    with db_session() as session:
-        outcome = apply_payment(session, payment)
-    publish_after_commit(outcome.outbox_message_ids)
-    perform_refunds(outcome.refunds)
+    outcome = settle(payment)
     logger.info(
         "payment notification applied",
         extra={"payment_id": payment_id, "action": outcome.action, "order_id": str(outcome.order_id)},

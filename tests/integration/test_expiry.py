@@ -80,20 +80,34 @@ def test_the_sweep_leaves_live_holds_and_finished_orders_alone(
     assert (status(live), status(cancelled)) == ("pending", "cancelled")
 
 
-def test_an_order_mercadopago_says_is_paid_is_left_for_the_webhook(
+def test_the_sweep_settles_a_payment_no_notification_brought(
     checkout: MercadoPagoEmulator, admin: Identity, buyer: Identity
 ) -> None:
     event = create_event(admin)
-    paid, unpaid, rejected = (bought(buyer, event["id"]) for _ in range(3))
-    for order_id in (paid, unpaid, rejected):
+    paid, unpaid, rejected, short = (bought(buyer, event["id"]) for _ in range(4))
+    for order_id in (paid, unpaid, rejected, short):
         past_deadline(order_id)
     emulator_call(checkout, "POST", "/_emulator/payments", {"external_reference": paid, "notify": False})
     emulator_call(
         checkout, "POST", "/_emulator/payments", {"external_reference": rejected, "status": "rejected", "notify": False}
     )
+    emulator_call(
+        checkout,
+        "POST",
+        "/_emulator/payments",
+        {"external_reference": short, "transaction_amount": "1", "notify": False},
+    )
 
-    assert sweep() == {"expired": 2, "paid": 1, "left_for_next_run": 0}
-    assert (status(paid), status(unpaid), status(rejected)) == ("pending", "expired", "expired")
+    assert sweep() == {"expired": 3, "paid": 1, "left_for_next_run": 0}
+    assert (status(paid), status(unpaid), status(rejected), status(short)) == (
+        "completed",
+        "expired",
+        "expired",
+        "expired",
+    ), "a payment that cannot complete its order no longer keeps it pending forever"
+    assert scalar("SELECT count(*) FROM tickets WHERE order_id = :id", id=paid) == 1
+    assert scalar("SELECT problem FROM payments WHERE external_reference = :id", id=short) == "amount_mismatch"
+    assert sweep() == {"expired": 0, "paid": 0, "left_for_next_run": 0}
 
 
 @pytest.mark.parametrize("outage", ["500", "stopped"])
