@@ -9,15 +9,15 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal
 
-from sqlalchemy import select, text
+from sqlalchemy import text
 
 from crowdify.database import engine
-from crowdify.models import Attendee, Event, Order, OrderItem, Organizer, Ticket, TicketType, User
+from crowdify.models import Attendee, Order, OrderItem, Ticket, TicketType, User
 from crowdify.qr_tokens import keyring_from_settings
 from crowdify.sessions import db_session
 from crowdify.settings import get_settings
+from tests.support import orders
 
 
 @dataclass(frozen=True)
@@ -41,25 +41,9 @@ class EventWithTickets:
 
 
 def create_event(name: str = "Concierto") -> tuple[uuid.UUID, uuid.UUID]:
-    """A published event with one adult ticket type: (event id, ticket type id)."""
-    with db_session() as session:
-        organizer_id = session.scalars(select(Organizer.id).where(Organizer.is_default)).one()
-        event = Event(
-            organizer_id=organizer_id,
-            name=name,
-            location_text="Teatro Caupolicán, Santiago",
-            starts_at=datetime.now(UTC) + timedelta(days=7),
-            timezone="America/Santiago",
-            currency="CLP",
-            capacity_total=1000,
-            status="published",
-        )
-        session.add(event)
-        session.flush()
-        ticket_type = TicketType(event_id=event.id, name="General", price=Decimal("15000"), is_default=True)
-        session.add(ticket_type)
-        session.flush()
-        return event.id, ticket_type.id
+    """A published event a week away with one adult ticket type: (event id, ticket type id)."""
+    event = orders.create_event(name=name, capacity=1000, starts_at=datetime.now(UTC) + timedelta(days=7))
+    return event.id, event.ticket_type_id
 
 
 def issue_tickets(

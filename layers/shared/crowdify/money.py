@@ -2,16 +2,10 @@
 
 from __future__ import annotations
 
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import Decimal
 from typing import Annotated
 
 from pydantic import PlainSerializer
 
-CENT = Decimal("0.01")
-
 # Pydantic would write a Decimal as a JSON string; the web client reads money as a number.
 JsonMoney = Annotated[Decimal, PlainSerializer(lambda value: float(value), return_type=float, when_used="json")]
-
-
-def to_money(value: Decimal | int | float | str) -> Decimal:
-    return Decimal(str(value)).quantize(CENT, rounding=ROUND_HALF_UP)
