@@ -7,14 +7,20 @@ from __future__ import annotations
 import socket
 import time
 import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
 
 import pytest
 from pg8000.exceptions import DatabaseError
+from sqlalchemy import event
 
+from crowdify.database import engine, statements_transaction
 from crowdify.errors import DependencyUnavailable, InvalidRequest
 from crowdify.pg_connection import open_connection, statements_sent, transaction
 from crowdify.settings import reset_settings
 from tests.support.api_gateway import call
+from tests.support.faults import TcpProxy
 from tests.support.identities import Identity
 from tests.support.tickets import checkin_rows, issue_tickets
 
@@ -39,6 +45,32 @@ def kept_backend_pid() -> int:
         return connection.one(BACKEND_PID).pid
 
 
+@contextmanager
+def proxy_reset_at_commit(proxy: TcpProxy) -> Iterator[None]:
+    def reset(*_: Any) -> None:
+        proxy.reset_next_request()
+
+    event.listen(engine(), "commit", reset)
+    try:
+        yield
+    finally:
+        event.remove(engine(), "commit", reset)
+
+
+def insert_user(execute: Callable[[str, dict[str, Any]], Any]) -> uuid.UUID:
+    user_id = uuid.uuid4()
+    execute(
+        "INSERT INTO users (id, email, role) VALUES (:id, :email, 'user')",
+        {"id": user_id, "email": f"{user_id.hex}@example.test"},
+    )
+    return user_id
+
+
+def stored_user(user_id: uuid.UUID) -> Any:
+    with transaction() as connection:
+        return connection.first("SELECT id FROM users WHERE id = :id", {"id": user_id})
+
+
 def test_a_kept_connection_that_died_while_idle_is_replaced_and_the_block_runs_once(db: str) -> None:
     dead = kept_backend_pid()
     terminate_backend(db, dead)
@@ -54,20 +86,45 @@ def test_a_kept_connection_that_died_while_idle_is_replaced_and_the_block_runs_o
 
 
 def test_a_connection_lost_inside_a_transaction_is_a_503_not_retried_and_nothing_is_written(db: str) -> None:
-    user_id = uuid.uuid4()
     runs = 0
     with pytest.raises(DependencyUnavailable), transaction() as connection:
         runs += 1
-        connection.execute(
-            "INSERT INTO users (id, email, role) VALUES (:id, :email, 'user')",
-            {"id": user_id, "email": f"{user_id.hex}@example.test"},
-        )
+        user_id = insert_user(connection.execute)
         terminate_backend(db, connection.one(BACKEND_PID).pid)
         connection.execute("SELECT 1")
 
     assert runs == 1
-    with transaction() as connection:
-        assert connection.first("SELECT id FROM users WHERE id = :id", {"id": user_id}) is None
+    assert stored_user(user_id) is None
+
+
+def test_a_connection_reset_while_reading_the_answer_is_a_503_and_the_next_transaction_reconnects(
+    database_proxy: TcpProxy,
+) -> None:
+    # pg8000 lets ECONNRESET on the first read of an answer escape as a bare ConnectionResetError (its other network
+    # failures are InterfaceErrors): a 500 until that, too, meant "the database is unavailable".
+    with pytest.raises(DependencyUnavailable), transaction() as connection:
+        user_id = insert_user(connection.execute)
+        database_proxy.reset_next_request()
+        connection.execute("SELECT 1")
+
+    assert stored_user(user_id) is None
+
+
+def test_a_connection_reset_at_commit_under_sqlalchemy_is_a_503_and_the_pool_recovers(
+    database_proxy: TcpProxy,
+) -> None:
+    # SQLAlchemy passes on an error that is not a DB-API one as it is: the bare ConnectionResetError of a COMMIT
+    # whose answer never came was a 500.
+    with (
+        pytest.raises(DependencyUnavailable),
+        proxy_reset_at_commit(database_proxy),
+        statements_transaction() as statements,
+    ):
+        user_id = insert_user(statements.execute)
+
+    assert stored_user(user_id) is None
+    with statements_transaction() as statements:
+        assert statements.first("SELECT 1 AS one").one == 1
 
 
 def test_a_value_no_column_can_hold_is_invalid_request_and_the_connection_is_kept(db: str) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import socket
+import struct
 import threading
 import urllib.request
 from collections.abc import Callable, Iterator
@@ -37,6 +38,13 @@ def _cut(connection: socket.socket) -> None:
     connection.close()
 
 
+def _reset(connection: socket.socket) -> None:
+    """Closed with a TCP reset (linger on, zero seconds): the peer's next read fails with ECONNRESET."""
+    with suppress(OSError):
+        connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    connection.close()
+
+
 class TcpProxy:
     """Forwards 127.0.0.1:`port` to `target`. `stop()` closes the listener AND cuts every open connection (a server
     that is gone, not one that merely refuses newcomers); `start()` listens again on the same port."""
@@ -47,6 +55,12 @@ class TcpProxy:
         self._listener: socket.socket | None = None
         self._connections: set[socket.socket] = set()
         self._lock = threading.Lock()
+        self._reset_next_request = threading.Event()
+
+    def reset_next_request(self) -> None:
+        """The next bytes a client sends are swallowed and its connection reset: the client wrote its request
+        without error and its read of the answer fails, as when the server's host drops the connection mid-call."""
+        self._reset_next_request.set()
 
     def start(self) -> TcpProxy:
         listener = socket.socket()
@@ -85,12 +99,16 @@ class TcpProxy:
                     _cut(upstream)
                     return
                 self._connections.update((client, upstream))
-            for source, destination in ((client, upstream), (upstream, client)):
-                threading.Thread(target=self._pump, args=(source, destination), daemon=True).start()
+            threading.Thread(target=self._pump, args=(client, upstream, True), daemon=True).start()
+            threading.Thread(target=self._pump, args=(upstream, client, False), daemon=True).start()
 
-    def _pump(self, source: socket.socket, destination: socket.socket) -> None:
+    def _pump(self, source: socket.socket, destination: socket.socket, from_client: bool) -> None:
         with suppress(OSError):
             while chunk := source.recv(_CHUNK_BYTES):
+                if from_client and self._reset_next_request.is_set():
+                    self._reset_next_request.clear()
+                    _reset(source)
+                    break
                 destination.sendall(chunk)
         with self._lock:
             self._connections.difference_update((source, destination))

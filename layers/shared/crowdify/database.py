@@ -134,6 +134,10 @@ def domain_errors() -> Iterator[None]:
         yield
     except (exc.OperationalError, exc.InterfaceError) as error:
         raise DependencyUnavailable(pg_connection.UNAVAILABLE) from error
+    except OSError as error:
+        # A socket failure pg8000 let through unwrapped (see pg_connection.is_connection_failure): SQLAlchemy passes
+        # on what is not a DB-API error as it is.
+        raise DependencyUnavailable(pg_connection.UNAVAILABLE) from error
     except exc.DBAPIError as error:
         translated = pg_connection.domain_error_for(error.orig) if error.orig is not None else None
         if translated is None:

@@ -271,6 +271,9 @@ def sqlstate(error: BaseException) -> str:
 
 
 def is_connection_failure(error: BaseException) -> bool:
+    if isinstance(error, OSError):
+        # pg8000 wraps most socket failures in InterfaceError, but not a reset met by the first read of an answer.
+        return True
     if isinstance(error, InterfaceError):
         return str(error) in _NETWORK_FAILURES or isinstance(error.__cause__, OSError)
     code = sqlstate(error)
