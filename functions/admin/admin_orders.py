@@ -200,6 +200,8 @@ def record_refund_intent(
     order = _lock_order(session, order_id)
     if order.status not in REFUNDABLE_STATUSES:
         raise InvalidTransition(f"An order that is {order.status} cannot be refunded")
+    if order.payment_id is None and order.total == 0:
+        raise Conflict("This order was free: there is no payment to refund")
     if order.payment_id is None:
         raise Conflict("This order was confirmed by hand, not paid through MercadoPago: refund it by the same means")
     remaining = order.total - order.refunded_amount

@@ -1,4 +1,5 @@
-"""POST /api/v1/purchases — any signed-in user holds seats and gets a MercadoPago payment link (200)."""
+"""POST /api/v1/purchases — any signed-in user holds seats and gets a MercadoPago payment link (200). A free order
+is completed at once; its link is the web client's success page."""
 
 from purchase_schemas import PurchaseRequest, PurchaseResponse
 from purchases import purchase

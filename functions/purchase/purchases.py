@@ -6,6 +6,8 @@ only where the new quantities still fit under them (crowdify.seat_holds explains
 and inserts the order, its items and its attendees, all priced from the database. When the counters say no, the
 same transaction recounts exactly under the event lock and either refuses (409 sold out) or holds anyway.
 A fresh purchase costs four statements: the caller's role, the catalogue read, the hold, the checkout link.
+An order that costs nothing (free tickets) skips the checkout: it is completed, its tickets issued and its
+paid-order message written in the hold's own transaction.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import json
 import uuid
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -26,12 +28,16 @@ from sqlalchemy.orm import Session
 from crowdify.auth import Caller
 from crowdify.database import transaction
 from crowdify.errors import Conflict, DependencyUnavailable, DomainError, Forbidden, InvalidRequest, NotFound
+from crowdify.models import Order
+from crowdify.order_payments import complete_order
+from crowdify.outbox import publish_after_commit
 from crowdify.payments import CheckoutItem, CheckoutRequest, payments
 from crowdify.seat_holds import check_exact, lock_event_for_holds, recount_claims, release_hold
 from crowdify.settings import get_settings
 from crowdify.statuses import ORDER_PENDING
 
 CHECKOUT_UNAVAILABLE = "MercadoPago is unavailable, so no seats were held; try again"
+FREE_ORDER_PROVIDER = "free"
 
 _CATALOG = text(
     """
@@ -218,6 +224,8 @@ class PlacedOrder:
     payment_link: str | None
     # Set when the order still needs a MercadoPago checkout.
     checkout: CheckoutRequest | None = None
+    # Set when the order was completed (it was free): its outbox message, to publish once committed.
+    paid_order_message: uuid.UUID | None = None
 
 
 class _IdempotencyKeyTakenMeanwhile(Exception):
@@ -403,6 +411,8 @@ def place_order(
             raise Conflict("The event changed while you were buying; try again")
     if held.order_id is None:
         raise _IdempotencyKeyTakenMeanwhile
+    if held.total == 0:
+        return _complete_free_order(connection, held.order_id)
     return PlacedOrder(
         order_id=held.order_id,
         status=held.status,
@@ -459,19 +469,31 @@ def _checkout(
     expires_at: datetime,
     notification_url: str,
 ) -> CheckoutRequest:
-    settings = get_settings()
-    frontend = settings.frontend_base_url.rstrip("/")
     return CheckoutRequest(
         order_id=str(order_id),
         items=items,
         payer_email=payer_email,
         expires_at=expires_at,
         notification_url=notification_url,
-        back_urls={
-            outcome: f"{frontend}/purchase/{outcome}?order_id={order_id}"
-            for outcome in ("success", "failure", "pending")
-        },
+        back_urls={outcome: _back_url(outcome, order_id) for outcome in ("success", "failure", "pending")},
     )
+
+
+def _back_url(outcome: str, order_id: uuid.UUID) -> str:
+    """Where the web client shows the purchase's outcome (MercadoPago sends the buyer back there)."""
+    return f"{get_settings().frontend_base_url.rstrip('/')}/purchase/{outcome}?order_id={order_id}"
+
+
+def _complete_free_order(connection: Connection, order_id: uuid.UUID) -> PlacedOrder:
+    """An order that costs nothing has nothing to pay (and MercadoPago takes no zero-amount checkout): it is
+    completed in the transaction that holds its seats, and its link is the success page a paid checkout ends on."""
+    with Session(bind=connection) as session:
+        order = session.get_one(Order, order_id, with_for_update=True)
+        message = complete_order(session, order, payment_id=None, paid_at=datetime.now(UTC), reason="free order")
+        order.payment_provider = FREE_ORDER_PROVIDER
+        order.payment_link = _back_url("success", order_id)
+        session.flush()
+        return PlacedOrder(order.id, order.status, order.payment_link, paid_order_message=message.id)
 
 
 def _replay(
@@ -556,6 +578,8 @@ def purchase(
         assert idempotency_key is not None
         with transaction() as connection:
             placed = replay_existing(connection, request, buyer_id, idempotency_key, fingerprint, notification_url)
+    if placed.paid_order_message is not None:
+        publish_after_commit([placed.paid_order_message])
     if placed.checkout is None:
         return placed
     return open_checkout(placed)
