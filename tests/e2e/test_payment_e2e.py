@@ -45,3 +45,17 @@ def test_an_approved_checkout_becomes_an_email_with_verifiable_tickets(local_sta
     tickets = requests.get(f"{gateway}/api/v1/tickets/user/{user_id_of(buyer)}", headers=bearer(buyer), timeout=10)
     assert tickets.status_code == 200, tickets.text
     assert sorted(ticket["id"] for ticket in tickets.json()) == sorted(str(ticket.ticket_id) for ticket in verified)
+
+
+def test_a_free_order_becomes_an_email_without_any_checkout(local_stack: dict[str, Any]) -> None:
+    gateway = local_stack["gateway"]
+    event_id = publish_event(gateway, token_for(local_stack, "admin"), name="Charla abierta", price=0)["id"]
+    buyer_email = f"free-{time.time_ns()}@example.test"
+    bought_at = time.monotonic()
+
+    purchase = buy(gateway, token_for(local_stack, "user", email=buyer_email), event_id, ["Ana Pérez"])
+
+    assert purchase.payment_link.endswith(f"/purchase/success?order_id={purchase.order_id}")
+    email = wait_for_email(local_stack["sendgrid"], buyer_email, bought_at)
+    [code] = qr_codes_in_attachment(email)
+    assert QrSigner(local_stack["secrets"]["QR_SECRET"]).verify(code).event_id == uuid.UUID(event_id)
