@@ -2,17 +2,20 @@
 optionally with the tickets to cancel), through MercadoPago.
 
 Send an idempotency key (`Idempotency-Key` header or `idempotency_key`) to make a retry safe: the same key refunds
-once. MercadoPago failing answers 503 (refusing, 422) and leaves the order as it was.
+once. MercadoPago refusing answers 422 and leaves the order as it was; MercadoPago not answering answers 503 and the
+refund is settled by the scheduled sweep (crowdify.admin_refunds).
 """
 
 import uuid
 
 from admin_order_responses import order_detail_response
-from admin_orders import order_detail, refund_order
+from admin_orders import order_detail
 from admin_schemas import AdminOrderDetail, RefundRequest
 
+from crowdify.admin_refunds import refund_order
 from crowdify.api import api_app, caller_of, lambda_handler_for
 from crowdify.identifiers import uuid_or_not_found
+from crowdify.payments import payments
 from crowdify.sessions import db_session
 
 app = api_app()
@@ -31,7 +34,7 @@ def _idempotency_key(body: RefundRequest) -> str:
 def post_refund(order_id: str, body: RefundRequest) -> AdminOrderDetail:
     caller = caller_of(app, "admin")
     order_uuid = uuid_or_not_found(order_id, "Order")
-    refund_order(order_uuid, body.amount, body.ticket_ids, body.reason, _idempotency_key(body), caller.id)
+    refund_order(payments(), order_uuid, body.amount, body.ticket_ids, body.reason, _idempotency_key(body), caller.id)
     with db_session() as session:
         return order_detail_response(order_detail(session, order_uuid))
 

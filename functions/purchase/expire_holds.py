@@ -1,10 +1,12 @@
-"""Scheduled every minute (EventBridge): expire the pending orders whose hold has passed its deadline."""
+"""Scheduled every minute (EventBridge): expire the pending orders whose hold has passed its deadline, then settle
+the admin refunds whose answer from MercadoPago was lost (crowdify.admin_refunds)."""
 
 from typing import Any
 
 from aws_lambda_powertools import Logger
 from hold_expiry import expire_overdue_holds
 
+from crowdify.admin_refunds import settle_unanswered_refunds
 from crowdify.payments import payments
 
 logger = Logger()
@@ -12,6 +14,13 @@ logger = Logger()
 
 @logger.inject_lambda_context(clear_state=True)
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, int]:
-    result = expire_overdue_holds(payments(), lambda: context.get_remaining_time_in_millis() / 1000)
-    logger.info("expiry sweep done", extra=result.as_dict())
-    return result.as_dict()
+    gateway = payments()
+
+    def seconds_left() -> float:
+        return context.get_remaining_time_in_millis() / 1000
+
+    result = expire_overdue_holds(gateway, seconds_left)
+    refunds = settle_unanswered_refunds(gateway, seconds_left)
+    summary = result.as_dict() | refunds.as_dict()
+    logger.info("expiry sweep done", extra=summary)
+    return summary

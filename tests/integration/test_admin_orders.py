@@ -4,21 +4,33 @@ notify function, manual confirmation."""
 from __future__ import annotations
 
 import json
+import urllib.parse
 import uuid
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from sqlalchemy import text
 
+from crowdify.admin_refunds import REFUND_UNANSWERED, REFUND_WAITING, SettledRefunds, settle_unanswered_refunds
 from crowdify.database import engine
+from crowdify.payments import payments
+from crowdify.settings import reset_settings
 from local.mercadopago_emulator import MercadoPagoEmulator
 from local.sendgrid_emulator import SendGridEmulator
 from tests.support.admin_data import KnownData, build_known_data
 from tests.support.api_gateway import LambdaContext, call
+from tests.support.faults import TcpProxy
 from tests.support.identities import Identity
 from tests.support.mercadopago import emulator_call
 from tests.support.orders import PendingOrder, create_event, create_pending_order
-from tests.support.paid_orders import AwsResources, create_payment, fetch_payment, post_notification
+from tests.support.paid_orders import (
+    AwsResources,
+    create_payment,
+    fetch_payment,
+    post_notification,
+    update_payment,
+)
 
 ORDERS = "/api/v1/admin/orders"
 ORDER = "/api/v1/admin/orders/{order_id}"
@@ -137,23 +149,143 @@ def test_partial_refunds_cancel_only_the_named_tickets(
     assert order_state(order.id) == final
 
 
+@pytest.fixture
+def mercadopago_behind_proxy(mercadopago: MercadoPagoEmulator, monkeypatch: pytest.MonkeyPatch) -> Iterator[TcpProxy]:
+    """The functions reach MercadoPago through a proxy of the test's own, which can lose an answer."""
+    port = urllib.parse.urlsplit(mercadopago.url).port
+    assert port is not None
+    proxy = TcpProxy("127.0.0.1", port).start()
+    monkeypatch.setenv("MERCADOPAGO_API_BASE_URL", f"http://127.0.0.1:{proxy.port}")
+    reset_settings()
+    payments.cache_clear()
+    yield proxy
+    proxy.stop()
+    payments.cache_clear()
+
+
+def age_refund_intents() -> None:
+    """As if the refunds had been asked for long enough ago for the sweep to settle them."""
+    with engine().begin() as connection:
+        connection.execute(text("UPDATE refunds SET created_at = now() - interval '10 minutes'"))
+
+
+def settle_refunds() -> SettledRefunds:
+    """The sweep's second step, with a whole minute left."""
+    return settle_unanswered_refunds(payments(), lambda: 60.0)
+
+
+def mercadopago_faults(emulator: MercadoPagoEmulator, count: int) -> None:
+    status, _ = emulator_call(emulator, "POST", "/_emulator/faults", {"mode": "500", "count": count})
+    assert status == 200
+
+
 @pytest.mark.usefixtures("aws_resources")
-def test_refund_failing_at_mercadopago_changes_nothing(
+def test_a_refund_mercadopago_refuses_changes_nothing(
     admin: Identity, buyer: Identity, mercadopago: MercadoPagoEmulator
 ) -> None:
     order, payment_id = paid_through_mercadopago(mercadopago, buyer, attendees=2)
     before = order_state(order.id)
-    status, _ = emulator_call(mercadopago, "POST", "/_emulator/faults", {"mode": "500", "count": 5})
-    assert status == 200
-    failed = refund(admin, order.id, {"amount": 15000, "ticket_ids": [before["tickets"][0][0]]}, key="flaky-1")
-    assert failed.status == 503, failed.body
-    assert order_state(order.id) == before
-    emulator_call(mercadopago, "POST", "/_emulator/faults", {"mode": "500", "count": 0})
-    assert fetch_payment(mercadopago, payment_id)["transaction_amount_refunded"] == 0
+    update_payment(mercadopago, payment_id, "refunded")  # refunded in MercadoPago's dashboard, not through us
 
-    retried = refund(admin, order.id, {"amount": 15000, "ticket_ids": [before["tickets"][0][0]]}, key="flaky-1")
-    assert retried.status == 200 and retried.json()["status"] == "partially_refunded"
+    refused = refund(admin, order.id, {"amount": 15000, "ticket_ids": [before["tickets"][0][0]]}, key="refused-1")
+
+    assert refused.status == 422, refused.body
+    assert order_state(order.id) == before, "no intent is kept for a refund MercadoPago said no to"
+
+
+@pytest.mark.usefixtures("aws_resources")
+def test_a_refund_whose_answer_is_lost_is_kept_and_settled_once_by_the_sweep(
+    admin: Identity, buyer: Identity, mercadopago: MercadoPagoEmulator, mercadopago_behind_proxy: TcpProxy
+) -> None:
+    order, payment_id = paid_through_mercadopago(mercadopago, buyer, attendees=2)
+    [first_ticket, second_ticket] = [ticket_id for ticket_id, _ in order_state(order.id)["tickets"]]
+
+    # A reset on a kept connection is retried once on a new one (same key): both answers are lost.
+    with mercadopago_behind_proxy.answers_lost():
+        lost = refund(admin, order.id, {"amount": 15000, "ticket_ids": [first_ticket]}, key="lost-1")
+
+    assert lost.status == 503 and lost.json() == {"detail": REFUND_UNANSWERED}
+    [made] = fetch_payment(mercadopago, payment_id)["refunds"]
+    state = order_state(order.id)
+    assert state["refunds"] == [("admin-refund-lost-1", None, 15000)], "the intent is kept"
+    assert state["status"] == "completed" and {status for _, status in state["tickets"]} == {"issued"}
+    waiting = refund(admin, order.id, {"amount": 100}, key="another-1")
+    assert waiting.status == 409 and waiting.json() == {"detail": REFUND_WAITING}
+
+    # The notification of the refund MercadoPago made finds the intent, so it cancels the ticket the refund names.
+    assert post_notification(payment_id).status == 200
+    notified = order_state(order.id)
+    assert (notified["status"], notified["refunded_amount"]) == ("partially_refunded", 15000)
+    assert dict(notified["tickets"]) == {first_ticket: "cancelled", second_ticket: "issued"}
+
+    assert settle_refunds().made == 0, "too recent: its request may still be answered"
+    age_refund_intents()
+    assert settle_refunds().as_dict() == {
+        "refunds_made": 1,
+        "refunds_refused": 0,
+        "refunds_unanswered": 0,
+    }
+
+    settled = order_state(order.id)
+    assert settled["refunds"] == [("admin-refund-lost-1", str(made["id"]), 15000)]
+    assert (settled["status"], settled["refunded_amount"], settled["tickets"]) == (
+        notified["status"],
+        notified["refunded_amount"],
+        notified["tickets"],
+    )
+    # The notification's change, then the admin's refund as the sweep settled it.
+    assert settled["audit"] == ["order.completed", "order.partially_refunded", "order.refund"]
+    assert len(fetch_payment(mercadopago, payment_id)["refunds"]) == 1, "asked again with the same key: one refund"
+    assert settle_refunds().made == 0
+    again = refund(admin, order.id, {"amount": 15000, "ticket_ids": [first_ticket]}, key="lost-1")
+    assert again.status == 200 and order_state(order.id) == settled
+    assert refund(admin, order.id, {"amount": 100}, key="another-1").status == 200, "the next refund may start"
+
+
+@pytest.mark.usefixtures("aws_resources")
+def test_a_refund_unanswered_while_mercadopago_fails_is_made_once_it_is_back(
+    admin: Identity, buyer: Identity, mercadopago: MercadoPagoEmulator
+) -> None:
+    order, payment_id = paid_through_mercadopago(mercadopago, buyer, attendees=2)
+    [first_ticket, _] = [ticket_id for ticket_id, _ in order_state(order.id)["tickets"]]
+    mercadopago_faults(mercadopago, 1)
+
+    failed = refund(admin, order.id, {"amount": 15000, "ticket_ids": [first_ticket]}, key="flaky-1")
+
+    assert failed.status == 503 and failed.json() == {"detail": REFUND_UNANSWERED}
+    assert fetch_payment(mercadopago, payment_id)["transaction_amount_refunded"] == 0
+    age_refund_intents()
+    assert settle_unanswered_refunds(payments(), lambda: 5.0).unanswered == 1, "no time left to ask"
+    mercadopago_faults(mercadopago, 1)
+    assert settle_refunds().unanswered == 1, "still no answer: left for the next run"
+    assert order_state(order.id)["refunds"] == [("admin-refund-flaky-1", None, 15000)]
+
+    assert settle_refunds().made == 1
+    state = order_state(order.id)
+    assert (state["status"], state["refunded_amount"]) == ("partially_refunded", 15000)
+    assert dict(state["tickets"])[first_ticket] == "cancelled"
+    retried = refund(admin, order.id, {"amount": 15000, "ticket_ids": [first_ticket]}, key="flaky-1")
+    assert retried.status == 200 and order_state(order.id) == state
     assert len(fetch_payment(mercadopago, payment_id)["refunds"]) == 1
+
+
+@pytest.mark.usefixtures("aws_resources")
+def test_an_unanswered_refund_mercadopago_then_refuses_is_forgotten(
+    admin: Identity, buyer: Identity, mercadopago: MercadoPagoEmulator
+) -> None:
+    order, payment_id = paid_through_mercadopago(mercadopago, buyer, attendees=2)
+    before = order_state(order.id)
+    mercadopago_faults(mercadopago, 1)
+    assert refund(admin, order.id, {}, key="doomed-1").status == 503
+    update_payment(mercadopago, payment_id, "charged_back")  # disputed meanwhile: MercadoPago refunds it no more
+    age_refund_intents()
+
+    assert settle_refunds().as_dict() == {
+        "refunds_made": 0,
+        "refunds_refused": 1,
+        "refunds_unanswered": 0,
+    }
+    assert order_state(order.id) == before
 
 
 def test_a_pending_order_cannot_be_refunded(admin: Identity, buyer: Identity, mercadopago) -> None:

@@ -137,7 +137,14 @@ def test_the_scheduled_handler_runs_the_sweep(checkout: MercadoPagoEmulator, adm
 
     result = expire_holds.lambda_handler(scheduled_event, LambdaContext(function_name="expire_holds"))
 
-    assert result == {"expired": 1, "paid": 0, "left_for_next_run": 0}
+    assert result == {
+        "expired": 1,
+        "paid": 0,
+        "left_for_next_run": 0,
+        "refunds_made": 0,
+        "refunds_refused": 0,
+        "refunds_unanswered": 0,
+    }
     assert status(order_id) == "expired"
 
 

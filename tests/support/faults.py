@@ -56,11 +56,22 @@ class TcpProxy:
         self._connections: set[socket.socket] = set()
         self._lock = threading.Lock()
         self._reset_next_request = threading.Event()
+        self._losing_answers = threading.Event()
 
     def reset_next_request(self) -> None:
         """The next bytes a client sends are swallowed and its connection reset: the client wrote its request
         without error and its read of the answer fails, as when the server's host drops the connection mid-call."""
         self._reset_next_request.set()
+
+    @contextmanager
+    def answers_lost(self) -> Iterator[None]:
+        """While the block runs, every answer the server sends is swallowed and its client's connection reset: the
+        server does what is asked, and the client cannot know it."""
+        self._losing_answers.set()
+        try:
+            yield
+        finally:
+            self._losing_answers.clear()
 
     def start(self) -> TcpProxy:
         listener = socket.socket()
@@ -108,6 +119,9 @@ class TcpProxy:
                 if from_client and self._reset_next_request.is_set():
                     self._reset_next_request.clear()
                     _reset(source)
+                    break
+                if not from_client and self._losing_answers.is_set():
+                    _reset(destination)
                     break
                 destination.sendall(chunk)
         with self._lock:
