@@ -4,8 +4,9 @@ A fresh migrated database of its own on the test server (`local.postgres.test_se
 emulator in a process of its own (so its CPU can be left out), and worker processes forked after the handler
 module is imported (a warm container each, its own connection pool of one). Figures:
 - orders per second and p50/p99 latency with 8 and 32 workers buying from one hot ticket type;
-- SQL statements per purchase, counted by a `before_cursor_execute` listener in every worker (transaction control
-  and pool pings are not statements; the caller's role lookup is);
+- SQL statements per purchase, counted in every worker by a `before_cursor_execute` listener (SQLAlchemy) and
+  `crowdify.pg_connection.statements_sent` (pg8000's prepared statements: the usual path); transaction control and
+  pool pings are not statements, the caller's role lookup is;
 - CPU milliseconds per purchase: the workers' CPU plus this database's Postgres backends' CPU (psutil on the
   postmaster's children), divided by completed purchases; the server's shared processes (WAL writer, checkpointer)
   are reported apart, since on a shared test server they also work for other databases;
@@ -141,6 +142,7 @@ def _worker(
 
     from crowdify.database import dispose_engine, engine
     from crowdify.payments import payments
+    from crowdify.pg_connection import statements_sent
     from crowdify.settings import reset_settings
 
     reset_settings()
@@ -165,14 +167,16 @@ def _worker(
     deadline = started + seconds
     latencies: list[float] = []
     outcomes: Counter[int] = Counter()
-    while time.perf_counter() < deadline:
-        begun = time.perf_counter()
-        answer = handler(purchase_event(token, _purchase_body(user_id, event_id, ticket_type_id)), context)
-        latencies.append(time.perf_counter() - begun)
-        outcomes[answer["statusCode"]] += 1
-        if until_sold_out and answer["statusCode"] == 409:
-            break
+    with statements_sent() as sent_without_sqlalchemy:
+        while time.perf_counter() < deadline:
+            begun = time.perf_counter()
+            answer = handler(purchase_event(token, _purchase_body(user_id, event_id, ticket_type_id)), context)
+            latencies.append(time.perf_counter() - begun)
+            outcomes[answer["statusCode"]] += 1
+            if until_sold_out and answer["statusCode"] == 409:
+                break
     finished = time.perf_counter()
+    statements += len(sent_without_sqlalchemy)
     cpu_after = resource.getrusage(resource.RUSAGE_SELF)
     results.put(
         {

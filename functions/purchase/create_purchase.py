@@ -4,6 +4,7 @@ is completed at once; its link is the web client's success page."""
 from purchase_schemas import PurchaseRequest, PurchaseResponse
 from purchases import purchase
 
+from crowdify import pg_connection
 from crowdify.api import api_app, caller_of, lambda_handler_for
 from crowdify.errors import InvalidRequest
 from crowdify.settings import get_settings
@@ -15,7 +16,7 @@ MAX_IDEMPOTENCY_KEY_LENGTH = 200
 
 @app.post("/api/v1/purchases")
 def post_purchase(body: PurchaseRequest) -> PurchaseResponse:
-    caller = caller_of(app)
+    caller = caller_of(app, transaction=pg_connection.transaction)
     placed = purchase(caller, body, _idempotency_key(body), _public_base_url())
     assert placed.payment_link is not None
     return PurchaseResponse(order_id=placed.order_id, payment_link=placed.payment_link, status=placed.status)

@@ -27,7 +27,7 @@ from crowdify.settings import reset_settings
 from local.mercadopago_emulator import MercadoPagoEmulator
 from local.sendgrid_emulator import SendGridEmulator
 from tests.support.api_gateway import HttpResponse, LambdaContext, call
-from tests.support.faults import AwsEndpoint, TcpProxy, proxy_stopped_at
+from tests.support.faults import AwsEndpoint, TcpProxy, proxy_stopped_at, proxy_stopped_before_statement
 from tests.support.identities import Identity
 from tests.support.mercadopago import emulator_call
 from tests.support.orders import create_event as create_test_event
@@ -254,7 +254,7 @@ def test_postgres_lost_in_the_middle_of_a_purchase_or_a_webhook_leaves_what_the_
     body = purchase_body(buyer, event_id, idempotency_key="cut-mid-purchase")
 
     # Seats held and the checkout opened, then the database goes before the payment link is saved.
-    with proxy_stopped_at(engine(), database_proxy, "before_cursor_execute", lambda *call: "preference_id" in call[2]):
+    with proxy_stopped_before_statement(database_proxy, lambda statement: "preference_id" in statement):
         assert_503_with_detail(buy(buyer, body))
     database_proxy.start()
     [order] = rows(direct_database, "SELECT id, status, payment_link FROM orders")

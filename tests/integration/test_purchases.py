@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
+from sqlalchemy.event import listen, remove
+
+from crowdify.database import engine
+from crowdify.pg_connection import statements_sent
 from local.mercadopago_emulator import MercadoPagoEmulator
 from tests.support.api_gateway import call
 from tests.support.identities import Identity
@@ -355,3 +360,25 @@ def _device_token(admin: Identity, event_id: str) -> str:
         admin=admin.user_id,
     )
     return issue_device_token(str(device_id), [event_id], get_settings().jwt_secret, 3600)
+
+
+def test_a_purchase_is_four_prepared_statements_and_none_through_sqlalchemy(
+    checkout: MercadoPagoEmulator, admin: Identity, buyer: Identity
+) -> None:
+    event = create_event(admin)
+    assert buy(buyer, purchase_body(buyer, event["id"])).status == 200  # a warm container
+    through_sqlalchemy: list[str] = []
+
+    def count(_connection: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        through_sqlalchemy.append(statement)
+
+    listen(engine(), "before_cursor_execute", count)
+    try:
+        with statements_sent() as prepared:
+            response = buy(buyer, purchase_body(buyer, event["id"]))
+    finally:
+        remove(engine(), "before_cursor_execute", count)
+
+    assert response.status == 200, response.body
+    assert through_sqlalchemy == []
+    assert len(prepared) == 4, prepared  # the caller's role, the catalogue, the hold, the checkout link

@@ -19,6 +19,7 @@ from sqlalchemy import Engine, event
 from sqlalchemy.engine import make_url
 
 from crowdify.database import dispose_engine
+from crowdify.pg_connection import on_statement
 from crowdify.settings import reset_settings
 
 LOCALHOST = "127.0.0.1"
@@ -180,6 +181,19 @@ def proxy_stopped_at(
         yield
     finally:
         event.remove(database, engine_event, stop)
+
+
+@contextmanager
+def proxy_stopped_before_statement(proxy: TcpProxy, matches: Callable[[str], bool]) -> Iterator[None]:
+    """Stop `proxy` the moment crowdify.pg_connection is about to send a statement that `matches` (the purchase path
+    and the door run on it, not on the engine)."""
+
+    def stop(statement: str) -> None:
+        if matches(statement):
+            proxy.stop()
+
+    with on_statement(stop):
+        yield
 
 
 @pytest.fixture

@@ -1,9 +1,10 @@
-"""Postgres through pg8000 alone, for the door (validate): plain SQL without SQLAlchemy's import, which is
-about 165 ms of a cold start (DESIGN.md "Cold start budget").
+"""Postgres through pg8000 alone, for the door (validate) and the usual purchase: plain SQL without SQLAlchemy's
+import, which is about 165 ms of a cold start (DESIGN.md "Cold start budget"), and without its per-statement work.
 
 One connection per warm container (Lambda runs one invocation at a time), opened on first use from
 `settings.database_url` with the session defaults crowdify.database sets. More are opened only while transactions
-overlap (the local gateway runs functions in threads), and at most `database_pool_size` are kept between them.
+overlap (the local gateway and tests run functions in threads): at most `database_pool_size` transactions run at
+once, as the engine's pool allows, and a further one waits up to CHECKOUT_TIMEOUT_SECONDS for its turn.
 Behind a pooler (`database_null_pool`) every transaction opens a connection of its own and closes it, as the
 engine's NullPool does.
 
@@ -38,6 +39,8 @@ from crowdify.settings import get_settings
 
 UNAVAILABLE = "The database is unavailable, try again"
 CONNECT_TIMEOUT_SECONDS = 10
+# As the engine's pool_timeout: how long a transaction waits while `database_pool_size` others run.
+CHECKOUT_TIMEOUT_SECONDS = 10
 # A stuck statement must not outlive the Lambda invocation that waits for it. One simple query: one round trip.
 SESSION_DEFAULTS = "SET statement_timeout = '8s'; SET TIME ZONE 'UTC'"
 # SQLSTATE class 22, "data exception" (a NUL character, a number out of range): input no column can hold, so the
@@ -172,6 +175,25 @@ def open_connection(database_url: str, kept: bool = True) -> Connection:
 
 _kept: list[Connection] = []
 _kept_lock = threading.Lock()
+_turns = threading.Condition()
+_running = 0
+
+
+@contextmanager
+def _turn() -> Iterator[None]:
+    """One of the `database_pool_size` transactions that may run at once in this process."""
+    global _running
+    limit = get_settings().database_pool_size
+    with _turns:
+        if not _turns.wait_for(lambda: _running < limit, timeout=CHECKOUT_TIMEOUT_SECONDS):
+            raise DependencyUnavailable(UNAVAILABLE)
+        _running += 1
+    try:
+        yield
+    finally:
+        with _turns:
+            _running -= 1
+            _turns.notify()
 
 
 def _open_from_settings() -> Connection:
@@ -238,21 +260,22 @@ def transaction() -> Iterator[Connection]:
     a value no column can hold → InvalidRequest (422). A COMMIT that fails with the connection is a 503 too: the
     client retries, and the door's retries are answered from the first attempt's log row (its nonce).
     """
-    connection = _begun()
-    try:
-        yield connection
-        connection.commit()
-    except BaseException as error:
-        if connection.usable:
-            # A failed ROLLBACK marks the connection unusable (closed below); the error to report is the first.
-            with suppress(Exception):
-                connection.rollback()
-        translated = domain_error_for(error)
-        if translated is None:
-            raise
-        raise translated from error
-    finally:
-        _release(connection)
+    with _turn():
+        connection = _begun()
+        try:
+            yield connection
+            connection.commit()
+        except BaseException as error:
+            if connection.usable:
+                # A failed ROLLBACK marks the connection unusable (closed below); the error to report is the first.
+                with suppress(Exception):
+                    connection.rollback()
+            translated = domain_error_for(error)
+            if translated is None:
+                raise
+            raise translated from error
+        finally:
+            _release(connection)
 
 
 def close_connections() -> None:
@@ -299,8 +322,16 @@ def statements_sent() -> Iterator[list[str]]:
     """The statements sent while the block runs, for benchmarks (BEGIN, COMMIT, ROLLBACK and the session defaults
     are transaction control, not statements)."""
     sent: list[str] = []
-    _statement_listeners.append(sent.append)
-    try:
+    with on_statement(sent.append):
         yield sent
+
+
+@contextmanager
+def on_statement(listener: Callable[[str], None]) -> Iterator[None]:
+    """`listener` is called with each statement just before it is sent, while the block runs (benchmarks, and fault
+    tests that cut the connection at a chosen step)."""
+    _statement_listeners.append(listener)
+    try:
+        yield
     finally:
-        _statement_listeners.remove(sent.append)
+        _statement_listeners.remove(listener)
