@@ -36,7 +36,7 @@ from tests.support.purchases import (
 RACERS = 60
 # Per pool: the process keeps up to this many pg8000 connections (crowdify.pg_connection, the usual path) and as
 # many in the engine's pool (the exact recount), and both must fit under the server's 100 connections.
-POOL_SIZE = 45
+POOL_SIZE = 30
 
 
 @pytest.fixture
