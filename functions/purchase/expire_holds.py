@@ -1,5 +1,5 @@
-"""Scheduled every minute (EventBridge): expire the pending orders whose hold has passed its deadline, then settle
-the admin refunds whose answer from MercadoPago was lost (crowdify.admin_refunds)."""
+"""Scheduled every minute (EventBridge): settle the admin refunds MercadoPago did not confirm
+(crowdify.admin_refunds), then expire the pending orders whose hold has passed its deadline."""
 
 from typing import Any
 
@@ -19,8 +19,10 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, int]:
     def seconds_left() -> float:
         return context.get_remaining_time_in_millis() / 1000
 
-    result = expire_overdue_holds(gateway, seconds_left)
+    # Refunds first: a handful at most, each blocking further refunds of its order until settled, where a backlog
+    # of overdue holds could take the whole invocation.
     refunds = settle_unanswered_refunds(gateway, seconds_left)
+    result = expire_overdue_holds(gateway, seconds_left)
     summary = result.as_dict() | refunds.as_dict()
     logger.info("expiry sweep done", extra=summary)
     return summary

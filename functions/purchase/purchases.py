@@ -389,7 +389,8 @@ def place_order(
     notification_url: str,
     orm: Callable[[], Session] | None,
 ) -> PlacedOrder:
-    """Holds the seats and stores the pending order, or finds the order this idempotency key already made.
+    """Holds the seats and stores the pending order (completed at once when it is free), or finds the order this
+    idempotency key already made.
 
     `orm` opens an ORM session in the same transaction; without it (the pg8000 path) an order that needs one raises
     `_NeedsTheOrm` before anything is committed.
@@ -495,7 +496,9 @@ def _checkout(
 ) -> CheckoutRequest:
     return CheckoutRequest(
         order_id=str(order_id),
-        items=items,
+        # MercadoPago refuses an item priced at zero: a free ticket in a paid order (a child's, say) stays in the
+        # order and out of the checkout, whose items still add up to the order's total.
+        items=[item for item in items if item.unit_price > 0],
         payer_email=payer_email,
         expires_at=expires_at,
         notification_url=notification_url,

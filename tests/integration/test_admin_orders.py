@@ -22,7 +22,7 @@ from tests.support.admin_data import KnownData, build_known_data
 from tests.support.api_gateway import LambdaContext, call
 from tests.support.faults import TcpProxy
 from tests.support.identities import Identity
-from tests.support.mercadopago import emulator_call
+from tests.support.mercadopago import MERCADOPAGO_TEST_ACCESS_TOKEN, emulator_call
 from tests.support.orders import PendingOrder, create_event, create_pending_order
 from tests.support.paid_orders import (
     AwsResources,
@@ -286,6 +286,45 @@ def test_an_unanswered_refund_mercadopago_then_refuses_is_forgotten(
         "refunds_unanswered": 0,
     }
     assert order_state(order.id) == before
+
+
+@pytest.mark.usefixtures("aws_resources")
+def test_a_refund_refused_for_another_reason_than_the_refund_itself_is_kept(
+    admin: Identity, buyer: Identity, mercadopago: MercadoPagoEmulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A 401 (or 429) says nothing of whether an earlier call with the key made the refund: the intent must stay.
+    order, payment_id = paid_through_mercadopago(mercadopago, buyer, attendees=1)
+    monkeypatch.setenv("MERCADOPAGO_ACCESS_TOKEN", "revoked-token")
+    reset_settings()
+    payments.cache_clear()
+
+    refused = refund(admin, order.id, {}, key="token-1")
+
+    assert refused.status == 503 and refused.json() == {"detail": REFUND_UNANSWERED}
+    assert order_state(order.id)["refunds"] == [("admin-refund-token-1", None, 15000)]
+    monkeypatch.setenv("MERCADOPAGO_ACCESS_TOKEN", MERCADOPAGO_TEST_ACCESS_TOKEN)
+    reset_settings()
+    payments.cache_clear()
+    age_refund_intents()
+    assert settle_refunds().made == 1
+    assert order_state(order.id)["status"] == "refunded"
+    assert len(fetch_payment(mercadopago, payment_id)["refunds"]) == 1
+
+
+@pytest.mark.usefixtures("aws_resources")
+def test_one_refund_still_unconfirmed_does_not_hold_back_the_others(
+    admin: Identity, buyer: Identity, mercadopago: MercadoPagoEmulator
+) -> None:
+    orders = [paid_through_mercadopago(mercadopago, buyer, attendees=1)[0] for _ in range(2)]
+    mercadopago_faults(mercadopago, 2)
+    assert [refund(admin, order.id, {}, key=f"both-{index}").status for index, order in enumerate(orders)] == [503, 503]
+    age_refund_intents()
+    mercadopago_faults(mercadopago, 1)
+
+    assert settle_refunds().as_dict() == {"refunds_made": 1, "refunds_refused": 0, "refunds_unanswered": 1}
+    assert sorted(order_state(order.id)["status"] for order in orders) == ["completed", "refunded"]
+    assert settle_refunds().made == 1
+    assert [order_state(order.id)["status"] for order in orders] == ["refunded", "refunded"]
 
 
 def test_a_pending_order_cannot_be_refunded(admin: Identity, buyer: Identity, mercadopago) -> None:

@@ -29,12 +29,10 @@ from tests.support.purchases import (
     scalar,
 )
 
-pytestmark = pytest.mark.usefixtures("mercadopago_down")
-
 
 @pytest.fixture
 def mercadopago_down(checkout: MercadoPagoEmulator) -> MercadoPagoEmulator:
-    """Every MercadoPago call fails: a free order must not need one (a paid one then answers 503)."""
+    """Every MercadoPago call fails: a free order must not need one."""
     emulator_call(checkout, "POST", "/_emulator/faults", {"mode": "500", "count": 1000})
     return checkout
 
@@ -63,6 +61,7 @@ def sent_emails(sendgrid: SendGridEmulator) -> list[dict[str, Any]]:
         return json.loads(answer.read())
 
 
+@pytest.mark.usefixtures("mercadopago_down")
 def test_a_free_order_is_completed_at_once_and_becomes_tickets_and_one_email(
     admin: Identity, buyer: Identity, aws_resources: AwsResources, sendgrid: SendGridEmulator
 ) -> None:
@@ -103,6 +102,7 @@ def test_a_free_order_is_completed_at_once_and_becomes_tickets_and_one_email(
     assert email["to"] == [buyer.email] and len(email["attachments"]) == 1
 
 
+@pytest.mark.usefixtures("mercadopago_down")
 def test_the_same_key_returns_the_same_free_order_and_issues_nothing_more(
     admin: Identity, buyer: Identity, aws_resources: AwsResources
 ) -> None:
@@ -118,6 +118,7 @@ def test_the_same_key_returns_the_same_free_order_and_issues_nothing_more(
     assert len(aws_resources.received_messages()) == 1
 
 
+@pytest.mark.usefixtures("mercadopago_down")
 def test_free_tickets_cannot_oversell(admin: Identity, buyer: Identity, aws_resources: AwsResources) -> None:
     event = free_event(admin, capacity_total=2)
     assert buy(buyer, purchase_body(buyer, event["id"], [attendee(), attendee()])).status == 200
@@ -129,19 +130,40 @@ def test_free_tickets_cannot_oversell(admin: Identity, buyer: Identity, aws_reso
     assert held_seats(event["id"]) == 2
 
 
-def test_free_tickets_with_a_paid_service_still_go_through_checkout(admin: Identity, buyer: Identity) -> None:
+def test_a_free_ticket_in_a_paid_order_stays_out_of_the_checkout(
+    admin: Identity, buyer: Identity, checkout: MercadoPagoEmulator
+) -> None:
+    event = create_event(admin, price=0, services=[{"name": "Estacionamiento", "price": 2500, "stock_total": 5}])
+    service = event["event_services"][0]
+
+    response = buy(buyer, purchase_body(buyer, event["id"], selected_services={service["id"]: 2}))
+
+    assert response.status == 200, response.body
+    answer = response.json()
+    assert answer["status"] == "pending" and answer["payment_link"].startswith(checkout.url + "/checkout/")
+    preference_id = answer["payment_link"].rsplit("/", 1)[1]
+    status, preference = emulator_call(checkout, "GET", f"/_emulator/preferences/{preference_id}")
+    assert status == 200
+    assert [(item["quantity"], item["unit_price"]) for item in preference["items"]] == [(2, 2500)]
+    assert scalar("SELECT total FROM orders") == 5000
+    assert scalar("SELECT count(*) FROM order_items") == 2, "the free ticket is in the order"
+    assert scalar("SELECT count(*) FROM tickets") == 0, "nothing is issued before the payment"
+
+
+@pytest.mark.usefixtures("mercadopago_down")
+def test_a_paid_order_fails_cleanly_while_mercadopago_is_down(admin: Identity, buyer: Identity) -> None:
     event = create_event(admin, price=0, services=[{"name": "Estacionamiento", "price": 2500, "stock_total": 5}])
     service = event["event_services"][0]
 
     response = buy(buyer, purchase_body(buyer, event["id"], selected_services={service["id"]: 1}))
 
-    # MercadoPago is down in this module: the paid order is refused and nothing stays held or issued.
     assert response.status == 503 and "MercadoPago" in response.json()["detail"]
     assert scalar("SELECT status FROM orders") == "cancelled"
     assert scalar("SELECT count(*) FROM tickets") == 0
     assert held_seats(event["id"]) == 0
 
 
+@pytest.mark.usefixtures("mercadopago_down")
 def test_a_free_order_has_nothing_to_refund(admin: Identity, buyer: Identity, aws_resources: AwsResources) -> None:
     event = free_event(admin)
     order_id = buy(buyer, purchase_body(buyer, event["id"])).json()["order_id"]

@@ -5,6 +5,7 @@ nothing written, bad values are 422s, an unreachable database is a 503."""
 from __future__ import annotations
 
 import socket
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -15,6 +16,7 @@ import pytest
 from pg8000.exceptions import DatabaseError
 from sqlalchemy import event
 
+from crowdify import pg_connection
 from crowdify.database import engine, statements_transaction
 from crowdify.errors import DependencyUnavailable, InvalidRequest
 from crowdify.pg_connection import open_connection, statements_sent, transaction
@@ -193,3 +195,36 @@ def test_a_statement_cancelled_by_its_timeout_is_a_503(function_environment: dic
     with pytest.raises(DependencyUnavailable), transaction() as connection:
         connection.execute("SET LOCAL statement_timeout = '50ms'")
         connection.execute("SELECT pg_sleep(1)")
+
+
+def test_transactions_beyond_the_pool_size_wait_their_turn_then_are_a_503(
+    db: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DATABASE_POOL_SIZE", "1")
+    monkeypatch.setattr(pg_connection, "CHECKOUT_TIMEOUT_SECONDS", 0.3)
+    reset_settings()
+    holding, release = threading.Event(), threading.Event()
+
+    def hold_the_only_turn() -> None:
+        with transaction():
+            holding.set()
+            release.wait(5)
+
+    holder = threading.Thread(target=hold_the_only_turn)
+    holder.start()
+    try:
+        assert holding.wait(5)
+        started = time.monotonic()
+        with pytest.raises(DependencyUnavailable), transaction():
+            pytest.fail("a second transaction ran while the only turn was taken")
+        assert time.monotonic() - started >= 0.3, "it waited for its turn first"
+
+        monkeypatch.setattr(pg_connection, "CHECKOUT_TIMEOUT_SECONDS", 10)
+        threading.Timer(0.1, release.set).start()
+        with transaction() as connection:  # waits for the holder to finish, then runs
+            assert connection.one("SELECT 1 AS one").one == 1
+    finally:
+        release.set()
+        holder.join(5)
+        monkeypatch.undo()
+        reset_settings()

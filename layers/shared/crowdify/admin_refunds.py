@@ -8,11 +8,13 @@ tickets, so it changes nothing more.
 
 What happens to the intent depends on what MercadoPago said:
 - it made the refund: the intent gets its refund id and the order is refunded;
-- it refused (an answer saying no): the intent goes, and the order is as it was;
-- it did not answer (a timeout, a lost connection, a 5xx): the refund may have been made. The intent stays, so the
-  notification of a refund that was made cancels the tickets it names, no other refund of the order starts until
-  it is settled, and `settle_unanswered_refunds` (the scheduled sweep) asks MercadoPago again with the same key: the
-  refund is then made, or found made, or refused.
+- it refused this refund (400: too much, a payment it no longer refunds; 404: no such payment). With the same key it
+  would have answered with the refund had it made one, so none was made: the intent goes, the order is as it was;
+- anything else (a timeout, a lost connection, a 5xx, a 429, a rejected access token): the refund may have been made
+  by this call or an earlier one with the key. The intent stays, so the notification of a refund that was made
+  cancels the tickets it names, no other refund of the order starts until it is settled (409), and
+  `settle_unanswered_refunds` (the scheduled sweep) asks MercadoPago again with the same key until it is made, found
+  made, or refused.
 """
 
 from __future__ import annotations
@@ -30,14 +32,7 @@ from sqlalchemy.orm import Session
 
 from crowdify.audit import record_change
 from crowdify.database import transaction
-from crowdify.errors import (
-    Conflict,
-    DomainError,
-    InvalidRequest,
-    InvalidTransition,
-    NotFound,
-    OutcomeUnknown,
-)
+from crowdify.errors import Conflict, DependencyUnavailable, DomainError, InvalidRequest, InvalidTransition, NotFound
 from crowdify.models import Order, Refund, Ticket
 from crowdify.order_payments import ORDER_PARTIALLY_REFUNDED, ORDER_REFUNDED, cancel_tickets
 from crowdify.sessions import db_session
@@ -54,8 +49,8 @@ ADMIN_FULL_REFUND = "admin_full_refund"
 ADMIN_PARTIAL_REFUND = "admin_partial_refund"
 ADMIN_REFUND_REASONS = (ADMIN_FULL_REFUND, ADMIN_PARTIAL_REFUND)
 REFUND_UNANSWERED = (
-    "MercadoPago did not answer, so the refund may have been made: it is recorded and will be settled within a few"
-    " minutes (the same Idempotency-Key shows its outcome)"
+    "MercadoPago did not confirm the refund, so it may have been made: it is recorded and will be settled within a"
+    " few minutes (the same Idempotency-Key shows its outcome)"
 )
 REFUND_WAITING = (
     "An earlier refund of this order is waiting for MercadoPago's answer; it is settled within a few minutes,"
@@ -67,6 +62,7 @@ SETTLE_AFTER = timedelta(minutes=2)
 SETTLE_BATCH_SIZE = 50
 # A refund call can take two MercadoPago timeouts (8 s each, a reused connection retried once).
 SECONDS_TO_SPARE = 20.0
+UNANSWERED_IN_A_ROW = 3
 
 _UNANSWERED = text(
     """
@@ -79,8 +75,8 @@ _UNANSWERED = text(
 )
 
 
-class RefundUnanswered(OutcomeUnknown):
-    """MercadoPago did not answer a refund: its intent is kept for `settle_unanswered_refunds` (503)."""
+class RefundUnanswered(DependencyUnavailable):
+    """MercadoPago did not confirm a refund: its intent is kept for `settle_unanswered_refunds` (503)."""
 
 
 @dataclass(frozen=True)
@@ -261,11 +257,11 @@ def _make(gateway: MercadoPagoGateway, intent: RefundIntent, actor_id: uuid.UUID
     if not intent.already_made:
         try:
             made = gateway.refund(intent.provider_payment_id, intent.amount, intent.idempotency_key)
-        except OutcomeUnknown as error:
-            raise RefundUnanswered(REFUND_UNANSWERED) from error
-        except DomainError:
+        except (InvalidRequest, NotFound):
             forget_refund_intent(intent.idempotency_key)
             raise
+        except DomainError as error:
+            raise RefundUnanswered(REFUND_UNANSWERED) from error
         provider_refund_id, refunded = made.id, made.amount
     with db_session() as session:
         apply_refund(session, intent, provider_refund_id, refunded, actor_id, reason)
@@ -284,14 +280,16 @@ class SettledRefunds:
 def settle_unanswered_refunds(
     gateway: MercadoPagoGateway, seconds_left: Callable[[], float], limit: int = SETTLE_BATCH_SIZE
 ) -> SettledRefunds:
-    """Ask MercadoPago again, with the same key, about admin refunds whose answer was lost: each is then applied
-    (made now, or found made), forgotten (refused), or left for the next run (still no answer, or too little time
-    left in this invocation for one more call: `seconds_left` below SECONDS_TO_SPARE)."""
+    """Ask MercadoPago again, with the same key, about admin refunds it did not confirm: each is then applied (made
+    now, or found made), forgotten (refused), or left for the next run (still not confirmed, or too little time left
+    in this invocation for one more call: `seconds_left` below SECONDS_TO_SPARE). After UNANSWERED_IN_A_ROW refunds
+    in a row without a confirmation MercadoPago is taken to be down, and the rest waits for the next run too."""
     with transaction() as connection:
         age_seconds = SETTLE_AFTER.total_seconds()
         parameters = {"reasons": list(ADMIN_REFUND_REASONS), "age_seconds": age_seconds, "limit": limit}
         keys = list(connection.execute(_UNANSWERED, parameters).scalars())
     settled = SettledRefunds()
+    unanswered_in_a_row = 0
     for position, key in enumerate(keys):
         if seconds_left() < SECONDS_TO_SPARE:
             settled.unanswered += len(keys) - position
@@ -303,15 +301,20 @@ def settle_unanswered_refunds(
             continue  # settled meanwhile by a retry of its request
         try:
             _make(gateway, intent, intent.requested_by, "settled after MercadoPago's answer was lost")
-            settled.made += 1
         except RefundUnanswered:
-            # MercadoPago is still not answering: the rest waits for the next run too.
-            settled.unanswered += len(keys) - position
-            break
-        except DomainError as error:
+            settled.unanswered += 1
+            unanswered_in_a_row += 1
+            if unanswered_in_a_row == UNANSWERED_IN_A_ROW:
+                settled.unanswered += len(keys) - position - 1
+                break
+            continue
+        except (InvalidRequest, NotFound) as error:
             settled.refused += 1
             logger.warning(
-                "an unanswered refund was refused when asked again",
+                "a refund MercadoPago had not confirmed was refused when asked again",
                 extra={"order_id": str(intent.order_id), "idempotency_key": key, "detail": error.detail},
             )
+        else:
+            settled.made += 1
+        unanswered_in_a_row = 0
     return settled

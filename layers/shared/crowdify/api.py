@@ -120,7 +120,8 @@ def caller_of(
 ) -> Caller:
     """The authenticated caller of the current request; 401 without a valid token, 403 without the role.
 
-    The door's functions pass crowdify.pg_connection.transaction: the caller is read without SQLAlchemy.
+    The door's functions and the purchase pass crowdify.pg_connection.transaction: the caller is read without
+    SQLAlchemy.
     """
     return require_caller(app.current_event.headers, *roles, allow_device=allow_device, transaction=transaction)
 

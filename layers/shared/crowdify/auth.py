@@ -144,7 +144,8 @@ def _jwks_client(url: str) -> jwt.PyJWKClient:
 
 _DEVICE_STATE = "SELECT revoked_at, expires_at, event_ids FROM scanner_devices WHERE id = :id"
 
-# Opens a transaction and yields a connection in it: crowdify.pg_connection.transaction on the door's path.
+# Opens a transaction and yields a connection in it: crowdify.pg_connection.transaction on the door's and the
+# purchase's paths.
 Transaction = Callable[[], AbstractContextManager[SqlConnection]]
 
 

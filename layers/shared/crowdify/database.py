@@ -1,7 +1,7 @@
 """Postgres access through SQLAlchemy Core and pg8000: one engine per warm container, made on first use.
 
-Only Core lives here (the ORM's sessions are in crowdify.sessions). The door (validate) uses neither: it talks to
-Postgres through pg8000 alone (crowdify.pg_connection), without SQLAlchemy's import.
+Only Core lives here (the ORM's sessions are in crowdify.sessions). The door (validate) and the usual purchase
+use neither: they talk to Postgres through pg8000 alone (crowdify.pg_connection).
 """
 
 from __future__ import annotations
@@ -134,7 +134,7 @@ def domain_errors() -> Iterator[None]:
         yield
     except (exc.OperationalError, exc.InterfaceError) as error:
         raise DependencyUnavailable(pg_connection.UNAVAILABLE) from error
-    except OSError as error:
+    except (ConnectionError, TimeoutError) as error:
         # A socket failure pg8000 let through unwrapped (see pg_connection.is_connection_failure): SQLAlchemy passes
         # on what is not a DB-API error as it is.
         raise DependencyUnavailable(pg_connection.UNAVAILABLE) from error

@@ -45,8 +45,3 @@ class InvalidRequest(DomainError):
 
 class DependencyUnavailable(DomainError):
     """A dependency (database, MercadoPago, SendGrid, AWS) failed; the caller may retry (503)."""
-
-
-class OutcomeUnknown(DependencyUnavailable):
-    """A dependency was asked to do something and its answer was lost (a timeout, a cut connection, a 5xx): it may
-    have done it. Retry only with the same idempotency key (503)."""

@@ -1,10 +1,10 @@
 """How money changes an order: applying a MercadoPago payment, completing an order, cancelling its tickets.
 
-Shared by the webhook, the admin service (manual confirm, refunds) and anything else that moves an order between
-`pending`, `completed`, `refunded`, `partially_refunded` and `charged_back` (DESIGN.md, "Events, money, capacity,
-states"). Every function here works inside the caller's session and transaction and never calls a network service
-while it holds a lock: what must happen after the commit (publishing outbox messages, refunding a payment) comes
-back in the result, for the caller to do once the transaction has committed:
+Shared by the webhook, the admin service (manual confirm, refunds), free purchases and anything else that moves
+an order between `pending`, `completed`, `refunded`, `partially_refunded` and `charged_back` (DESIGN.md, "Events,
+money, capacity, states"). Every function here works inside the caller's session and transaction and never calls
+a network service while it holds a lock: what must happen after the commit (publishing outbox messages, refunding a
+payment) comes back in the result, for the caller to do once the transaction has committed:
 
     with db_session() as session:
         outcome = apply_payment(session, payment)
@@ -173,9 +173,10 @@ def complete_order(
     The caller has locked the order row (`SELECT … FOR UPDATE`, as `apply_payment` does). When the order's hold is
     no longer live (expired, or past `hold_expires_at`), its seats are taken again first under the event's lock
     (`crowdify.seat_holds`), raising `SoldOut` when they are gone — before anything is changed. Used by the webhook
-    (`payment_id` = MercadoPago's) and by the admin's manual confirmation (`payment_id` None, `actor_user_id` and
-    `reason` recorded in the audit log). Raises `InvalidTransition` from any other status, and `EventCancelled`
-    when the event was cancelled meanwhile (a cancelled event sells nothing more).
+    (`payment_id` = MercadoPago's), by the admin's manual confirmation (`payment_id` None, `actor_user_id` and
+    `reason` recorded in the audit log) and by the purchase of a free order (`payment_id` None). Raises
+    `InvalidTransition` from any other status, and `EventCancelled` when the event was cancelled meanwhile (a
+    cancelled event sells nothing more).
     Returns the outbox message: pass its id to `crowdify.outbox.publish_after_commit` after the commit.
     """
     if order.status not in (ORDER_PENDING, ORDER_EXPIRED):

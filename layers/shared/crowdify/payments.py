@@ -23,7 +23,7 @@ from mercadopago.http import HttpClient
 from requests.adapters import HTTPAdapter
 from urllib3.util import Retry
 
-from crowdify.errors import DependencyUnavailable, InvalidRequest, NotFound, OutcomeUnknown
+from crowdify.errors import DependencyUnavailable, InvalidRequest, NotFound
 from crowdify.settings import Settings, get_settings
 
 UNAVAILABLE = "MercadoPago is unavailable, try again"
@@ -249,9 +249,8 @@ class MercadoPagoGateway:
         try:
             result = call()
         except (requests.RequestException, MercadoPagoError) as error:
-            # Connection refused, timeouts, exhausted retries, or a body that is not JSON: whether MercadoPago
-            # acted on the request is not known.
-            raise OutcomeUnknown(UNAVAILABLE) from error
+            # Connection refused, timeouts, exhausted retries, or a body that is not JSON.
+            raise DependencyUnavailable(UNAVAILABLE) from error
         status = result["status"]
         payload = result["response"]
         if 200 <= status < 300 and isinstance(payload, dict):
@@ -261,10 +260,8 @@ class MercadoPagoGateway:
             raise NotFound(not_found)
         if status in caller_fault_statuses:
             raise InvalidRequest(f"MercadoPago refused the request: {message or status}")
-        if status == 429:
-            raise DependencyUnavailable(UNAVAILABLE)  # refused before anything was done: try again later
-        if status >= 500 or 200 <= status < 300:
-            raise OutcomeUnknown(UNAVAILABLE)
+        if status >= 500 or status == 429 or 200 <= status < 300:
+            raise DependencyUnavailable(UNAVAILABLE)
         raise DependencyUnavailable(f"MercadoPago rejected the request ({status}): {message or 'no message'}")
 
 

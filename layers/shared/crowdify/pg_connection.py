@@ -57,7 +57,8 @@ _NETWORK_FAILURES = frozenset({"network error", "connection is closed"})
 # A prepared statement the server no longer has, or whose plan a schema change broke ("cached plan must not change
 # result type"): the connection, with its prepared statements, is not kept.
 _PREPARED_STATEMENT_BROKEN = frozenset({"26000", "0A000"})
-# The door's statements are a handful of constants; past this, statements run unnamed rather than pile up.
+# The door's and the purchase's statements are a handful of constants; past this, statements run unnamed rather
+# than pile up.
 MAX_PREPARED_STATEMENTS = 64
 
 _statement_listeners: list[Callable[[str], None]] = []
@@ -294,7 +295,7 @@ def sqlstate(error: BaseException) -> str:
 
 
 def is_connection_failure(error: BaseException) -> bool:
-    if isinstance(error, OSError):
+    if isinstance(error, ConnectionError | TimeoutError):
         # pg8000 wraps most socket failures in InterfaceError, but not a reset met by the first read of an answer.
         return True
     if isinstance(error, InterfaceError):

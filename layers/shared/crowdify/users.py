@@ -13,7 +13,8 @@ from crowdify.statuses import ROLES
 
 class SqlConnection(Protocol):
     """A connection in a transaction that runs plain SQL with `:name` parameters: crowdify.pg_connection's
-    Connection on the door's path, crowdify.database.CoreStatements over SQLAlchemy Core elsewhere."""
+    Connection on the door's and the purchase's paths, crowdify.database.CoreStatements over SQLAlchemy Core
+    elsewhere."""
 
     def execute(self, statement: str, parameters: Mapping[str, Any] | None = None) -> object: ...
 
