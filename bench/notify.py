@@ -101,21 +101,9 @@ def _paid_order_message(event: Any, buyer_id: uuid.UUID, attendees: int) -> str:
 
 
 def _sqs_event(body: str) -> dict[str, Any]:
-    return {
-        "Records": [
-            {
-                "messageId": str(uuid.uuid4()),
-                "receiptHandle": "bench",
-                "body": body,
-                "attributes": {"ApproximateReceiveCount": "1"},
-                "messageAttributes": {},
-                "md5OfBody": "",
-                "eventSource": "aws:sqs",
-                "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:crowdify-paid-orders",
-                "awsRegion": "us-east-1",
-            }
-        ]
-    }
+    from tests.support.notify import sqs_record
+
+    return {"Records": [sqs_record(body)]}
 
 
 if __name__ == "__main__":

@@ -68,33 +68,9 @@ def _use_function_paths() -> None:
 
 def purchase_event(token: str, body: dict[str, Any]) -> dict[str, Any]:
     """An API Gateway HTTP API (payload v2) event for POST /api/v1/purchases."""
-    now = time.time()
-    return {
-        "version": "2.0",
-        "routeKey": "POST /api/v1/purchases",
-        "rawPath": "/api/v1/purchases",
-        "rawQueryString": "",
-        "headers": {"content-type": "application/json", "authorization": f"Bearer {token}"},
-        "requestContext": {
-            "accountId": "123456789012",
-            "apiId": "bench",
-            "domainName": "127.0.0.1",
-            "http": {
-                "method": "POST",
-                "path": "/api/v1/purchases",
-                "protocol": "HTTP/1.1",
-                "sourceIp": "127.0.0.1",
-                "userAgent": "bench",
-            },
-            "requestId": str(uuid.uuid4()),
-            "routeKey": "POST /api/v1/purchases",
-            "stage": "$default",
-            "time": time.strftime("%d/%b/%Y:%H:%M:%S +0000", time.gmtime(now)),
-            "timeEpoch": int(now * 1000),
-        },
-        "body": json.dumps(body),
-        "isBase64Encoded": False,
-    }
+    from tests.support.api_gateway import build_event
+
+    return build_event("POST", "/api/v1/purchases", body=body, token=token)
 
 
 class _Context:

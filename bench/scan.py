@@ -70,34 +70,10 @@ def _use_function_paths() -> None:
 
 def validate_event(qr_signature: str, token: str) -> dict[str, Any]:
     """An API Gateway HTTP API (payload v2) event for POST /api/v1/tickets/validate."""
-    now = time.time()
-    body = json.dumps({"qr_signature": qr_signature, "inspector_id": "bench", "nonce": uuid.uuid4().hex})
-    return {
-        "version": "2.0",
-        "routeKey": "POST /api/v1/tickets/validate",
-        "rawPath": "/api/v1/tickets/validate",
-        "rawQueryString": "",
-        "headers": {"content-type": "application/json", "authorization": f"Bearer {token}"},
-        "requestContext": {
-            "accountId": "123456789012",
-            "apiId": "bench",
-            "domainName": "127.0.0.1",
-            "http": {
-                "method": "POST",
-                "path": "/api/v1/tickets/validate",
-                "protocol": "HTTP/1.1",
-                "sourceIp": "127.0.0.1",
-                "userAgent": "bench",
-            },
-            "requestId": uuid.uuid4().hex,
-            "routeKey": "POST /api/v1/tickets/validate",
-            "stage": "$default",
-            "time": time.strftime("%d/%b/%Y:%H:%M:%S +0000", time.gmtime(now)),
-            "timeEpoch": int(now * 1000),
-        },
-        "body": body,
-        "isBase64Encoded": False,
-    }
+    from tests.support.api_gateway import build_event
+
+    body = {"qr_signature": qr_signature, "inspector_id": "bench", "nonce": uuid.uuid4().hex}
+    return build_event("POST", "/api/v1/tickets/validate", body=body, token=token)
 
 
 class _Context:

@@ -19,10 +19,11 @@ from crowdify.settings import reset_settings
 from local.mercadopago_emulator import MercadoPagoEmulator
 from local.sendgrid_emulator import SendGridEmulator
 from tests.support.admin_data import KnownData, build_known_data
-from tests.support.api_gateway import LambdaContext, call
+from tests.support.api_gateway import call
 from tests.support.faults import TcpProxy
 from tests.support.identities import Identity
 from tests.support.mercadopago import MERCADOPAGO_TEST_ACCESS_TOKEN, emulator_call
+from tests.support.notify import run_notify, sqs_records
 from tests.support.orders import PendingOrder, create_event, create_pending_order
 from tests.support.paid_orders import (
     AwsResources,
@@ -31,6 +32,7 @@ from tests.support.paid_orders import (
     post_notification,
     update_payment,
 )
+from tests.support.sendgrid import sent_emails
 
 ORDERS = "/api/v1/admin/orders"
 ORDER = "/api/v1/admin/orders/{order_id}"
@@ -334,33 +336,6 @@ def test_a_pending_order_cannot_be_refunded(admin: Identity, buyer: Identity, me
     assert order_state(order.id)["refunds"] == []
 
 
-def run_notify(bodies: list[str]) -> list[str]:
-    from send_tickets import lambda_handler
-
-    event = {
-        "Records": [
-            {
-                "messageId": str(uuid.uuid4()),
-                "receiptHandle": f"h{index}",
-                "body": body,
-                "attributes": {},
-                "messageAttributes": {},
-                "eventSource": "aws:sqs",
-            }
-            for index, body in enumerate(bodies)
-        ]
-    }
-    result = lambda_handler(event, LambdaContext(function_name="send_tickets"))
-    return [failure["itemIdentifier"] for failure in result["batchItemFailures"]]
-
-
-def emails(sendgrid: SendGridEmulator) -> list[dict[str, Any]]:
-    import urllib.request
-
-    with urllib.request.urlopen(f"{sendgrid.url}/outbox", timeout=5) as answer:
-        return json.loads(answer.read())
-
-
 def test_resend_sends_exactly_one_more_email(
     coordinator: Identity,
     buyer: Identity,
@@ -371,8 +346,8 @@ def test_resend_sends_exactly_one_more_email(
     order, _ = paid_through_mercadopago(mercadopago, buyer, attendees=2)
     paid_messages = [json.dumps(body) for body in aws_resources.received_messages()]
     assert len(paid_messages) == 1
-    assert run_notify(paid_messages) == []
-    assert len(emails(sendgrid)) == 1
+    assert run_notify(*sqs_records(*paid_messages)) == []
+    assert len(sent_emails(sendgrid)) == 1
 
     resent = call("admin_order_resend", "POST", RESEND, {"order_id": str(order.id)}, token=coordinator.token)
     assert resent.status == 202, resent.body
@@ -381,8 +356,8 @@ def test_resend_sends_exactly_one_more_email(
     assert [json.loads(body)["reason"] for body in resend_messages] == ["resend"]
     assert json.loads(resend_messages[0])["message_id"] == resent.json()["message_id"]
     # SQS may deliver a message more than once: the second delivery sends nothing.
-    assert run_notify(resend_messages + resend_messages) == []
-    sent = emails(sendgrid)
+    assert run_notify(*sqs_records(*resend_messages, *resend_messages)) == []
+    sent = sent_emails(sendgrid)
     assert len(sent) == 2 and sent[1]["to"] == [buyer.email]
     assert order_state(order.id)["audit"] == ["order.completed", "order.resend"]
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import urllib.request
-import uuid
 from typing import Any
 
 import pytest
@@ -30,10 +29,12 @@ from tests.support.api_gateway import HttpResponse, LambdaContext, call
 from tests.support.faults import AwsEndpoint, TcpProxy, proxy_stopped_at, proxy_stopped_before_statement
 from tests.support.identities import Identity
 from tests.support.mercadopago import emulator_call
+from tests.support.notify import run_notify, sqs_record
 from tests.support.orders import create_event as create_test_event
 from tests.support.orders import create_pending_order
 from tests.support.paid_orders import AwsResources, create_payment, post_notification
 from tests.support.purchases import attendee, buy, claims_are_exact, create_event, held_seats, purchase_body
+from tests.support.sendgrid import sent_emails
 
 EVENTS = "/api/v1/events"
 
@@ -61,34 +62,7 @@ def run_outbox_relay() -> dict[str, int]:
     return lambda_handler({"detail-type": "Scheduled Event", "detail": {}}, LambdaContext(function_name="relay"))
 
 
-def sqs_record(body: str, message_id: str | None = None) -> dict[str, Any]:
-    return {
-        "messageId": message_id or str(uuid.uuid4()),
-        "receiptHandle": "handle",
-        "body": body,
-        "attributes": {"ApproximateReceiveCount": "1"},
-        "messageAttributes": {},
-        "md5OfBody": "",
-        "eventSource": "aws:sqs",
-        "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:crowdify-paid-orders",
-        "awsRegion": "us-east-1",
-    }
-
-
-def run_notify(record: dict[str, Any]) -> list[str]:
-    """One SQS delivery of `record` to the notify function; the message ids it reported as failed."""
-    from send_tickets import lambda_handler
-
-    result = lambda_handler({"Records": [record]}, LambdaContext(function_name="send_tickets"))
-    return [failure["itemIdentifier"] for failure in result["batchItemFailures"]]
-
-
 # -- what happened ------------------------------------------------------------------------------------------------
-
-
-def sent_emails(sendgrid: SendGridEmulator) -> list[dict[str, Any]]:
-    with urllib.request.urlopen(f"{sendgrid.url}/outbox", timeout=5) as answer:
-        return json.loads(answer.read())
 
 
 def rows(database: Engine, sql: str, **parameters: Any) -> list[dict[str, Any]]:

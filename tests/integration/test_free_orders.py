@@ -4,8 +4,6 @@ email like a paid one; capacity, idempotency and the rest of the purchase rules 
 from __future__ import annotations
 
 import json
-import urllib.request
-import uuid
 from typing import Any
 
 import pytest
@@ -14,9 +12,10 @@ from crowdify.qr_tokens import keyring_from_settings
 from crowdify.settings import get_settings
 from local.mercadopago_emulator import MercadoPagoEmulator
 from local.sendgrid_emulator import SendGridEmulator
-from tests.support.api_gateway import LambdaContext, call
+from tests.support.api_gateway import call
 from tests.support.identities import Identity
 from tests.support.mercadopago import emulator_call
+from tests.support.notify import run_notify, sqs_record
 from tests.support.paid_orders import AwsResources
 from tests.support.purchases import (
     attendee,
@@ -28,6 +27,7 @@ from tests.support.purchases import (
     rows,
     scalar,
 )
+from tests.support.sendgrid import sent_emails
 
 
 @pytest.fixture
@@ -39,26 +39,6 @@ def mercadopago_down(checkout: MercadoPagoEmulator) -> MercadoPagoEmulator:
 
 def free_event(admin: Identity, **overrides: Any) -> dict[str, Any]:
     return create_event(admin, price=0, services=[], **overrides)
-
-
-def run_notify(message: dict[str, Any]) -> list[dict[str, Any]]:
-    """The paid-order message through the notify handler as SQS would deliver it; its failures."""
-    from send_tickets import lambda_handler
-
-    record = {
-        "messageId": str(uuid.uuid4()),
-        "receiptHandle": "h0",
-        "body": json.dumps(message),
-        "attributes": {},
-        "messageAttributes": {},
-        "eventSource": "aws:sqs",
-    }
-    return lambda_handler({"Records": [record]}, LambdaContext(function_name="send_tickets"))["batchItemFailures"]
-
-
-def sent_emails(sendgrid: SendGridEmulator) -> list[dict[str, Any]]:
-    with urllib.request.urlopen(f"{sendgrid.url}/outbox", timeout=5) as answer:
-        return json.loads(answer.read())
 
 
 @pytest.mark.usefixtures("mercadopago_down")
@@ -97,7 +77,7 @@ def test_a_free_order_is_completed_at_once_and_becomes_tickets_and_one_email(
 
     [message] = aws_resources.received_messages()
     assert (message["order_id"], message["reason"]) == (answer["order_id"], "paid")
-    assert run_notify(message) == []
+    assert run_notify(sqs_record(json.dumps(message))) == []
     [email] = sent_emails(sendgrid)
     assert email["to"] == [buyer.email] and len(email["attachments"]) == 1
 

@@ -24,10 +24,11 @@ from crowdify.qr_tokens import keyring_from_settings
 from crowdify.sessions import db_session
 from crowdify.settings import get_settings
 from local.sendgrid_emulator import SendGridEmulator
-from tests.support.api_gateway import LambdaContext
 from tests.support.identities import Identity
+from tests.support.notify import run_notify, sqs_records
 from tests.support.orders import create_event, create_pending_order
 from tests.support.paid_orders import AwsResources
+from tests.support.sendgrid import sent_emails
 
 pytestmark = pytest.mark.usefixtures("aws_resources", "sendgrid")
 
@@ -47,40 +48,6 @@ def resend_message(order_id: uuid.UUID) -> str:
         return json.dumps(enqueue_paid_order(session, order_id, "resend").payload)
 
 
-def sqs_event(*bodies: str) -> dict[str, Any]:
-    return {
-        "Records": [
-            {
-                "messageId": str(uuid.uuid4()),
-                "receiptHandle": f"handle-{index}",
-                "body": body,
-                "attributes": {"ApproximateReceiveCount": "1"},
-                "messageAttributes": {},
-                "md5OfBody": "",
-                "eventSource": "aws:sqs",
-                "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:crowdify-paid-orders",
-                "awsRegion": "us-east-1",
-            }
-            for index, body in enumerate(bodies)
-        ]
-    }
-
-
-def run_notify(event: dict[str, Any]) -> list[str]:
-    """Invoke the handler; returns the message ids it reported as failed."""
-    from send_tickets import lambda_handler
-
-    result = lambda_handler(event, LambdaContext(function_name="send_tickets"))
-    return [failure["itemIdentifier"] for failure in result["batchItemFailures"]]
-
-
-def outbox(sendgrid: SendGridEmulator) -> list[dict[str, Any]]:
-    import urllib.request
-
-    with urllib.request.urlopen(f"{sendgrid.url}/outbox", timeout=5) as answer:
-        return json.loads(answer.read())
-
-
 def deliveries() -> list[dict[str, Any]]:
     with engine().connect() as connection:
         return [dict(row) for row in connection.execute(text("SELECT * FROM email_deliveries")).mappings()]
@@ -97,9 +64,9 @@ def test_a_paid_order_becomes_one_email_with_the_pdf_and_a_download_link(
 ) -> None:
     order_id, body = paid_order(buyer, attendees=3)
 
-    assert run_notify(sqs_event(body)) == []
+    assert run_notify(*sqs_records(body)) == []
 
-    emails = outbox(sendgrid)
+    emails = sent_emails(sendgrid)
     assert len(emails) == 1
     email = emails[0]
     assert email["to"] == [buyer.email]
@@ -138,9 +105,9 @@ def test_every_page_has_one_qr_code_that_verifies_and_names_a_ticket_of_the_orde
 ) -> None:
     order_id, body = paid_order(buyer, attendees=3)
 
-    assert run_notify(sqs_event(body)) == []
+    assert run_notify(*sqs_records(body)) == []
 
-    pdf = base64.b64decode(outbox(sendgrid)[0]["attachments"][0]["content"])
+    pdf = base64.b64decode(sent_emails(sendgrid)[0]["attachments"][0]["content"])
     pages = qr_texts(pdf)
     assert [len(codes) for codes in pages] == [1, 1, 1]
     signer = keyring_from_settings(get_settings())
@@ -158,9 +125,9 @@ def test_the_same_message_delivered_three_times_sends_one_email(buyer: Identity,
     _, body = paid_order(buyer)
 
     for _ in range(3):
-        assert run_notify(sqs_event(body)) == []
+        assert run_notify(*sqs_records(body)) == []
 
-    assert len(outbox(sendgrid)) == 1
+    assert len(sent_emails(sendgrid)) == 1
     assert [delivery["status"] for delivery in deliveries()] == ["sent"]
 
 
@@ -187,19 +154,19 @@ def test_concurrent_deliveries_of_one_message_send_exactly_once(buyer: Identity,
 
     assert results.count("sent") == 1
     assert set(results) <= {"sent", "in_progress", "already_sent"}
-    assert len(outbox(sendgrid)) == 1
+    assert len(sent_emails(sendgrid)) == 1
     # Those that found it in progress are redelivered by SQS later, and then find it sent.
     assert deliver_paid_order(message) == "already_sent"
-    assert len(outbox(sendgrid)) == 1
+    assert len(sent_emails(sendgrid)) == 1
 
 
 def test_a_resend_is_a_new_message_and_sends_again(buyer: Identity, sendgrid: SendGridEmulator) -> None:
     order_id, body = paid_order(buyer)
-    assert run_notify(sqs_event(body)) == []
+    assert run_notify(*sqs_records(body)) == []
 
-    assert run_notify(sqs_event(resend_message(order_id))) == []
+    assert run_notify(*sqs_records(resend_message(order_id))) == []
 
-    assert len(outbox(sendgrid)) == 2
+    assert len(sent_emails(sendgrid)) == 2
     assert [delivery["status"] for delivery in deliveries()] == ["sent", "sent"]
 
 
@@ -209,27 +176,27 @@ def test_sendgrid_failing_fails_that_record_only_and_records_no_delivery(
     first_order, first_body = paid_order(buyer)
     _, second_body = paid_order(other_buyer)
     sendgrid.set_faults("500", 1)
-    event = sqs_event(first_body, second_body)
+    records = sqs_records(first_body, second_body)
 
-    failed = run_notify(event)
+    failed = run_notify(*records)
 
-    assert failed == [event["Records"][0]["messageId"]]
-    emails = outbox(sendgrid)
+    assert failed == [records[0]["messageId"]]
+    emails = sent_emails(sendgrid)
     assert [email["to"] for email in emails] == [[other_buyer.email]]
     assert [delivery["recipient"] for delivery in deliveries()] == [other_buyer.email]
 
     # SQS redelivers the failed record: now it is sent, once.
-    assert run_notify(sqs_event(first_body)) == []
-    assert len(outbox(sendgrid)) == 2
+    assert run_notify(*sqs_records(first_body)) == []
+    assert len(sent_emails(sendgrid)) == 2
     assert {delivery["order_id"] for delivery in deliveries()} >= {first_order}
 
 
 def test_a_batch_whose_every_record_fails_reports_each_record(buyer: Identity, sendgrid: SendGridEmulator) -> None:
     _, body = paid_order(buyer)
     sendgrid.set_faults("500", 5)
-    event = sqs_event(body)
+    records = sqs_records(body)
 
-    assert run_notify(event) == [event["Records"][0]["messageId"]]
+    assert run_notify(*records) == [records[0]["messageId"]]
     assert deliveries() == []
 
 
@@ -241,24 +208,24 @@ def test_s3_failing_fails_the_record_and_sends_nothing(
     _, body = paid_order(buyer)
     monkeypatch.setenv("TICKETS_BUCKET", "no-such-bucket")
     reset_settings()
-    event = sqs_event(body)
+    records = sqs_records(body)
 
-    assert run_notify(event) == [event["Records"][0]["messageId"]]
-    assert outbox(sendgrid) == []
+    assert run_notify(*records) == [records[0]["messageId"]]
+    assert sent_emails(sendgrid) == []
     assert deliveries() == []
 
     monkeypatch.setenv("TICKETS_BUCKET", aws_resources.bucket)
     reset_settings()
-    assert run_notify(sqs_event(body)) == []
-    assert len(outbox(sendgrid)) == 1
+    assert run_notify(*sqs_records(body)) == []
+    assert len(sent_emails(sendgrid)) == 1
 
 
 def test_a_message_that_is_not_a_paid_order_message_fails_alone(buyer: Identity, sendgrid: SendGridEmulator) -> None:
     _, body = paid_order(buyer)
-    event = sqs_event("{not json", body)
+    records = sqs_records("{not json", body)
 
-    assert run_notify(event) == [event["Records"][0]["messageId"]]
-    assert len(outbox(sendgrid)) == 1
+    assert run_notify(*records) == [records[0]["messageId"]]
+    assert len(sent_emails(sendgrid)) == 1
 
 
 def test_cancelled_tickets_are_left_out_and_a_refunded_order_is_not_emailed(
@@ -272,14 +239,14 @@ def test_cancelled_tickets_are_left_out_and_a_refunded_order_is_not_emailed(
         ).one()
         cancel_tickets(session, order, [first_ticket])
 
-    assert run_notify(sqs_event(body)) == []
-    pdf = base64.b64decode(outbox(sendgrid)[0]["attachments"][0]["content"])
+    assert run_notify(*sqs_records(body)) == []
+    pdf = base64.b64decode(sent_emails(sendgrid)[0]["attachments"][0]["content"])
     assert len(qr_texts(pdf)) == 2
 
     with engine().begin() as connection:
         connection.execute(text("UPDATE orders SET status = 'refunded' WHERE id = :id"), {"id": order_id})
-    assert run_notify(sqs_event(resend_message(order_id))) == []
-    assert len(outbox(sendgrid)) == 1
+    assert run_notify(*sqs_records(resend_message(order_id))) == []
+    assert len(sent_emails(sendgrid)) == 1
     assert sorted(delivery["status"] for delivery in deliveries()) == ["sent", "skipped"]
 
 
@@ -290,8 +257,8 @@ def test_english_texts(buyer: Identity, sendgrid: SendGridEmulator, monkeypatch:
     reset_settings()
     _, body = paid_order(buyer)
 
-    assert run_notify(sqs_event(body)) == []
+    assert run_notify(*sqs_records(body)) == []
 
-    email = outbox(sendgrid)[0]
+    email = sent_emails(sendgrid)[0]
     assert email["subject"] == "Your tickets for Concierto de prueba"
     assert "Thank you for your purchase!" in email["text"]

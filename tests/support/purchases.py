@@ -3,37 +3,23 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from sqlalchemy import text
 
 from crowdify.database import engine
-from crowdify.payments import payments
-from crowdify.settings import reset_settings
 from local.mercadopago_emulator import MercadoPagoEmulator
 from tests.support.api_gateway import HttpResponse, call
 from tests.support.identities import Identity
-from tests.support.mercadopago import MERCADOPAGO_TEST_ACCESS_TOKEN
 
 PURCHASES = "/api/v1/purchases"
 
 
 @pytest.fixture
-def checkout(
-    db: str, mercadopago_emulator: MercadoPagoEmulator, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[MercadoPagoEmulator]:
-    """The purchase functions' MercadoPago is the emulator; the gateway cached per container is rebuilt."""
-    monkeypatch.setenv("MERCADOPAGO_API_BASE_URL", mercadopago_emulator.url)
-    monkeypatch.setenv("MERCADOPAGO_ACCESS_TOKEN", MERCADOPAGO_TEST_ACCESS_TOKEN)
-    monkeypatch.setenv("MERCADOPAGO_TIMEOUT_SECONDS", "2")
-    reset_settings()
-    payments.cache_clear()
-    yield mercadopago_emulator
-    monkeypatch.undo()
-    reset_settings()
-    payments.cache_clear()
+def checkout(mercadopago: MercadoPagoEmulator) -> MercadoPagoEmulator:
+    """The purchase functions' MercadoPago: the emulator, as `tests.support.paid_orders.mercadopago` sets it."""
+    return mercadopago
 
 
 def create_event(admin: Identity, **overrides: Any) -> dict[str, Any]:

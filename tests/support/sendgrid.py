@@ -1,7 +1,10 @@
 """The `sendgrid_emulator` fixture: a SendGrid emulator on a free port with its own outbox."""
 
+import json
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -18,3 +21,9 @@ def sendgrid_emulator(tmp_path: Path) -> Iterator[SendGridEmulator]:
     ).start()
     yield emulator
     emulator.stop()
+
+
+def sent_emails(emulator: SendGridEmulator) -> list[dict[str, Any]]:
+    """Every email the emulator accepted, as its `GET /outbox` lists them."""
+    with urllib.request.urlopen(f"{emulator.url}/outbox", timeout=5) as answer:
+        return json.loads(answer.read())
