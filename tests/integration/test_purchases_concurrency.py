@@ -28,6 +28,7 @@ from tests.support.purchases import (
     complete_with_tickets,
     create_event,
     create_ticket_type,
+    execute,
     held_seats,
     purchase_body,
     scalar,
@@ -142,6 +143,34 @@ def test_racing_for_the_last_ten_seats_of_an_event(
     assert all("sold out" in detail for detail in refused), refused[:3]
     assert taken() == 30 and most_ever_taken <= 30
     assert claims_are_exact(event["id"])
+
+
+def test_racing_for_seats_the_counters_overstate_goes_through_the_exact_recount(
+    many_connections: None, checkout: MercadoPagoEmulator, admin: Identity
+) -> None:
+    # Holds past their deadline stop counting at once, but the claim counters keep them until the sweep releases
+    # them: here the counters say 30 of 30 while 22 are taken, so every racer is refused by the counters and decided
+    # by the exact recount under the event's lock.
+    event = create_event(admin, capacity_total=30)
+    fill(admin, event["id"], None, sold=12, held=18)
+    execute(
+        """
+        UPDATE orders SET hold_expires_at = now() - interval '1 second'
+         WHERE id IN (SELECT id FROM orders WHERE status = 'pending' ORDER BY created_at LIMIT 8)
+        """
+    )
+    assert held_seats(event["id"]) == 22 and scalar("SELECT seats_claimed FROM events") == 30
+    buyers = [create_identity("user") for _ in range(RACERS)]
+
+    def taken() -> int:
+        return held_seats(event["id"])
+
+    placed, refused, most_ever_taken = race(event["id"], None, buyers, taken)
+
+    assert placed == 8
+    assert len(refused) == RACERS - 8
+    assert all("sold out" in detail for detail in refused), refused[:3]
+    assert taken() == 30 and most_ever_taken <= 30
 
 
 def test_the_last_units_of_an_add_on_service_are_never_oversold(
