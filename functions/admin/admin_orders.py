@@ -14,7 +14,6 @@ from typing import Any
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
-from crowdify.admin_refunds import lock_order
 from crowdify.audit import record_change
 from crowdify.errors import InvalidTransition, NotFound
 from crowdify.models import (
@@ -29,13 +28,9 @@ from crowdify.models import (
     TicketType,
     User,
 )
-from crowdify.order_payments import ORDER_PARTIALLY_REFUNDED, complete_order
+from crowdify.order_payments import complete_order, lock_order
 from crowdify.outbox import enqueue_paid_order
-from crowdify.statuses import ORDER_COMPLETED
-
-# Orders whose valid tickets can be emailed again.
-RESENDABLE_STATUSES = (ORDER_COMPLETED, ORDER_PARTIALLY_REFUNDED)
-
+from crowdify.statuses import ORDERS_WITH_VALID_TICKETS
 
 # -- finding orders -------------------------------------------------------------------------------
 
@@ -152,7 +147,7 @@ def resend_tickets(session: Session, order_id: uuid.UUID, actor_id: uuid.UUID) -
     order = session.get(Order, order_id)
     if order is None:
         raise NotFound("Order not found")
-    if order.status not in RESENDABLE_STATUSES:
+    if order.status not in ORDERS_WITH_VALID_TICKETS:
         raise InvalidTransition(f"An order that is {order.status} has no tickets to send")
     message = enqueue_paid_order(session, order.id, "resend")
     session.flush()

@@ -32,12 +32,11 @@ from ticket_storage import store_tickets_pdf
 from crowdify.backend_tokens import issue_download_token
 from crowdify.database import transaction
 from crowdify.settings import Settings, get_settings
+from crowdify.statuses import ORDERS_WITH_VALID_TICKETS
 
 logger = logging.getLogger(__name__)
 
 DeliveryResult = Literal["sent", "already_sent", "skipped"]
-# Orders whose live tickets are worth emailing.
-DELIVERABLE_ORDER_STATUSES = ("completed", "partially_refunded")
 MINIMUM_LINK_LIFETIME = timedelta(days=30)
 # The link keeps working until a little after the event, whenever that is.
 LINK_LIFETIME_AFTER_EVENT = timedelta(days=2)
@@ -167,7 +166,7 @@ def _claim(message: PaidOrderMessage, settings: Settings) -> _Claim | DeliveryRe
             return "skipped"
         head = rows[0]
         pages = [_page(row) for row in rows if row.ticket_id is not None]
-        if head.order_status not in DELIVERABLE_ORDER_STATUSES or not pages or not head.recipient:
+        if head.order_status not in ORDERS_WITH_VALID_TICKETS or not pages or not head.recipient:
             return _skip(connection, message, head.recipient, head.order_status, len(pages))
         token = uuid.uuid4()
         claimed = connection.execute(

@@ -34,9 +34,15 @@ from crowdify.audit import record_change
 from crowdify.database import transaction
 from crowdify.errors import Conflict, DependencyUnavailable, DomainError, InvalidRequest, InvalidTransition, NotFound
 from crowdify.models import Order, Refund, Ticket
-from crowdify.order_payments import ORDER_PARTIALLY_REFUNDED, ORDER_REFUNDED, cancel_tickets
+from crowdify.order_payments import cancel_tickets, lock_order
 from crowdify.sessions import db_session
-from crowdify.statuses import ORDER_COMPLETED, TICKET_ISSUED
+from crowdify.statuses import (
+    ORDER_COMPLETED,
+    ORDER_PARTIALLY_REFUNDED,
+    ORDER_REFUNDED,
+    ORDERS_WITH_VALID_TICKETS,
+    TICKET_ISSUED,
+)
 
 if TYPE_CHECKING:
     # Imported by the functions that refund only: the SDK is cold-start weight for the other admin functions.
@@ -44,7 +50,6 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-REFUNDABLE_STATUSES = (ORDER_COMPLETED, ORDER_PARTIALLY_REFUNDED)
 ADMIN_FULL_REFUND = "admin_full_refund"
 ADMIN_PARTIAL_REFUND = "admin_partial_refund"
 ADMIN_REFUND_REASONS = (ADMIN_FULL_REFUND, ADMIN_PARTIAL_REFUND)
@@ -102,15 +107,6 @@ def _intent_of(refund: Refund) -> RefundIntent:
     )
 
 
-def lock_order(session: Session, order_id: uuid.UUID) -> Order:
-    order = session.scalars(
-        select(Order).where(Order.id == order_id).with_for_update().execution_options(populate_existing=True)
-    ).first()
-    if order is None:
-        raise NotFound("Order not found")
-    return order
-
-
 def record_refund_intent(
     session: Session,
     order_id: uuid.UUID,
@@ -126,7 +122,7 @@ def record_refund_intent(
             raise Conflict("This idempotency key was used for another order's refund")
         return _intent_of(earlier)
     order = lock_order(session, order_id)
-    if order.status not in REFUNDABLE_STATUSES:
+    if order.status not in ORDERS_WITH_VALID_TICKETS:
         raise InvalidTransition(f"An order that is {order.status} cannot be refunded")
     if order.payment_id is None and order.total == 0:
         raise Conflict("This order was free: there is no payment to refund")

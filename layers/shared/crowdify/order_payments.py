@@ -29,26 +29,29 @@ from sqlalchemy.orm import Session, lazyload
 
 from crowdify.audit import record_change
 from crowdify.database import transaction
-from crowdify.errors import EventCancelled, InvalidRequest, InvalidTransition, SoldOut
+from crowdify.errors import EventCancelled, InvalidRequest, InvalidTransition, NotFound, SoldOut
 from crowdify.models import Event, Order, OrderItem, OutboxMessage, Refund, Ticket
 from crowdify.models import Payment as PaymentRecord
 from crowdify.outbox import enqueue_paid_order
 from crowdify.qr_tokens import keyring_from_settings
 from crowdify.settings import get_settings
-from crowdify.statuses import ORDER_COMPLETED, ORDER_PENDING, TICKET_CANCELLED, TICKET_ISSUED
+from crowdify.statuses import (
+    ORDER_CANCELLED,
+    ORDER_CHARGED_BACK,
+    ORDER_COMPLETED,
+    ORDER_EXPIRED,
+    ORDER_PARTIALLY_REFUNDED,
+    ORDER_PENDING,
+    ORDER_REFUNDED,
+    PAID_ORDER_STATUSES,
+    TICKET_CANCELLED,
+    TICKET_ISSUED,
+)
 
 if TYPE_CHECKING:
     from crowdify.payments import Payment
 
 logger = logging.getLogger(__name__)
-
-ORDER_EXPIRED = "expired"
-ORDER_CANCELLED = "cancelled"
-ORDER_REFUNDED = "refunded"
-ORDER_PARTIALLY_REFUNDED = "partially_refunded"
-ORDER_CHARGED_BACK = "charged_back"
-# Orders whose tickets were issued (and may still be, in part, valid).
-PAID_ORDER_STATUSES = (ORDER_COMPLETED, ORDER_PARTIALLY_REFUNDED, ORDER_REFUNDED, ORDER_CHARGED_BACK)
 
 # Why a payment did not simply pay its order (`payments.problem`); the refund reasons are also `refunds.reason`.
 UNKNOWN_ORDER = "unknown_order"
@@ -256,12 +259,24 @@ def perform_refunds(refunds: Iterable[RefundToMake]) -> list[RefundToMake]:
 # -- the steps of apply_payment -------------------------------------------------------------------
 
 
+def lock_order(session: Session, order_id: uuid.UUID) -> Order:
+    """The order, its row locked (`FOR UPDATE`) until the transaction ends; NotFound when there is none."""
+    order = _locked_order(session, order_id)
+    if order is None:
+        raise NotFound("Order not found")
+    return order
+
+
 def _lock_order(session: Session, external_reference: str | None) -> Order | None:
     try:
         order_id = uuid.UUID(external_reference or "")
     except ValueError:
         return None
-    # Items and attendees load only if the order is completed: most notifications change nothing.
+    return _locked_order(session, order_id)
+
+
+def _locked_order(session: Session, order_id: uuid.UUID) -> Order | None:
+    # Items and attendees load only when used (completing the order): most callers change the order row alone.
     statement = (
         select(Order)
         .where(Order.id == order_id)
