@@ -18,7 +18,7 @@ def export_children(event_id: str) -> ChildrenExportResponse:
     with db_session() as session:
         event = load_event(session, uuid_or_not_found(event_id, "Event"))
         rows = child_tickets(session, event.id, None, with_cancelled=True)
-    event_day = event.starts_at.date()
+    event_day = event.local_day
     children = [
         ChildExportData(
             **child_record(row, event_day),

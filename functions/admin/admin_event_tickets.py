@@ -41,7 +41,7 @@ def get_event_tickets(
     filters = TicketFilters(ticket_status, is_child, search, limit, offset)
     with db_session() as session:
         found = event_tickets(session, uuid_or_not_found(event_id, "Event"), filters)
-    event_day = found.event.starts_at.date()
+    event_day = found.event.local_day
     tickets = [
         AdminTicketResponse(
             id=row.id,

@@ -89,6 +89,11 @@ class EventRef:
     starts_at: datetime
     timezone: str
 
+    @property
+    def local_day(self) -> date:
+        """The day the event starts where it happens (a child's age is counted on it, not on UTC's date)."""
+        return shown_in_zone(self.starts_at, self.timezone).date()
+
 
 @dataclass(frozen=True)
 class TicketFilters:

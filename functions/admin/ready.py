@@ -32,7 +32,9 @@ def _aws_client(service: str) -> Any:
 
     # A readiness probe must answer quickly: short timeouts, no retries.
     config = Config(connect_timeout=2, read_timeout=3, retries={"total_max_attempts": 1})
-    return boto3.client(service, config=config)
+    # A session each: the two probes make their clients in parallel threads, and boto3's shared default session is
+    # not safe for that (botocore raises KeyError 'credential_provider'), which would read as "unavailable".
+    return boto3.session.Session().client(service, config=config)
 
 
 def database_state() -> str:

@@ -183,9 +183,9 @@ def update_event(session: Session, event_id: uuid.UUID, data: EventUpdate, actor
         )
     event = _load_event(session, event_id, lock=True)
     before = _snapshot(event)
-    changes = data.model_dump(exclude_unset=True, exclude={"capacity_available", "services", "price"})
-    if event.status == "cancelled" and changes:
+    if event.status == "cancelled" and data.model_fields_set - {"capacity_available"}:
         raise Conflict("A cancelled event cannot be changed")
+    changes = data.model_dump(exclude_unset=True, exclude={"capacity_available", "services", "price"})
     if "status" in changes and changes["status"] is None:
         changes.pop("status")
 

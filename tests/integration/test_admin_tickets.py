@@ -42,7 +42,7 @@ def test_event_tickets_with_filters_and_summary(coordinator: Identity, known: Kn
     assert child["child_details"]["nombre"] == "Asistente3 A1 Pérez"
     with engine().connect() as connection:
         starts = connection.execute(
-            text("SELECT (starts_at AT TIME ZONE 'UTC')::date FROM events WHERE id = :id"), {"id": known.events["A"]}
+            text("SELECT (starts_at AT TIME ZONE timezone)::date FROM events WHERE id = :id"), {"id": known.events["A"]}
         ).scalar_one()
     assert child["child_details"]["edad"] == starts.year - 2016 - ((starts.month, starts.day) < (5, 4)), (
         "age at the event"
@@ -69,6 +69,29 @@ def test_event_tickets_with_filters_and_summary(coordinator: Identity, known: Kn
     assert len(page["tickets"]) == 2 and page["summary"]["total"] == 8
     assert tickets_of(coordinator, known.events["A"], ticket_status="lost").status == 422
     assert tickets_of(coordinator, "00000000-0000-4000-8000-000000000000").status == 404
+
+
+def test_a_childs_age_is_counted_on_the_events_local_day(coordinator: Identity, known: KnownData) -> None:
+    # 22:00 on 3 May in Santiago is 02:00 on 4 May in UTC: the child born on 4 May 2016 is still 13 at the event.
+    with engine().begin() as connection:
+        connection.execute(
+            text(
+                "UPDATE events SET starts_at = '2030-05-04 02:00+00', ends_at = NULL, timezone = 'America/Santiago'"
+                " WHERE id = :id"
+            ),
+            {"id": known.events["A"]},
+        )
+    listed = tickets_of(coordinator, known.events["A"], is_child="true", ticket_status="issued").json()
+    [child] = listed["tickets"]
+    assert child["child_details"]["edad"] == 13
+    export = call(
+        "admin_children_export",
+        "GET",
+        "/api/v1/admin/events/{event_id}/tickets/children/export",
+        {"event_id": str(known.events["A"])},
+        token=coordinator.token,
+    ).json()
+    assert {child["edad"] for child in export["children"] if child["fecha_nacimiento"] == "2016-05-04"} == {13}
 
 
 def test_children_export_and_global_children_list(coordinator: Identity, known: KnownData) -> None:

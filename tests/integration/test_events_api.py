@@ -216,6 +216,10 @@ def test_cancelling_an_event_and_deleting_one_with_orders(admin: Identity) -> No
     )
     assert cancelled.status == 200 and cancelled.json()["status"] == "cancelled"
     assert call("list_events", "GET", EVENTS).json() == []
+    for change in ({"name": "Otra"}, {"price": 1}, {"services": []}):
+        refused = call("update_event", "PUT", EVENT, {"event_id": event["id"]}, body=change, token=admin.token)
+        assert refused.status == 409, change
+        assert refused.json() == {"detail": "A cancelled event cannot be changed"}
 
 
 def test_deleting_an_event_without_orders(admin: Identity) -> None:
