@@ -30,6 +30,7 @@ from crowdify.models import (
 )
 from crowdify.order_payments import complete_order, lock_order
 from crowdify.outbox import enqueue_paid_order
+from crowdify.search_patterns import LIKE_ESCAPE, contains_pattern
 from crowdify.statuses import ORDERS_WITH_VALID_TICKETS
 
 # -- finding orders -------------------------------------------------------------------------------
@@ -57,10 +58,6 @@ class OrderPage:
     total: int
 
 
-def _escape_like(term: str) -> str:
-    return term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-
-
 def list_orders(session: Session, filters: OrderFilters) -> OrderPage:
     """Newest first; `buyer_email` matches part of the order's or the buyer account's email, any case."""
     conditions: list[Any] = []
@@ -69,9 +66,9 @@ def list_orders(session: Session, filters: OrderFilters) -> OrderPage:
     if filters.status is not None:
         conditions.append(Order.status == filters.status)
     if filters.buyer_email and filters.buyer_email.strip():
-        pattern = f"%{_escape_like(filters.buyer_email.strip())}%"
-        buyer_ids = select(User.id).where(User.email.ilike(pattern, escape="\\"))
-        conditions.append(or_(Order.buyer_email.ilike(pattern, escape="\\"), Order.user_id.in_(buyer_ids)))
+        pattern = contains_pattern(filters.buyer_email)
+        buyer_ids = select(User.id).where(User.email.ilike(pattern, escape=LIKE_ESCAPE))
+        conditions.append(or_(Order.buyer_email.ilike(pattern, escape=LIKE_ESCAPE), Order.user_id.in_(buyer_ids)))
     total = session.scalar(select(func.count()).select_from(Order).where(*conditions)) or 0
     ticket_count = (
         select(func.count()).where(Ticket.order_id == Order.id).correlate(Order).scalar_subquery().label("tickets")

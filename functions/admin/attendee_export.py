@@ -17,6 +17,7 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from crowdify.errors import NotFound
+from crowdify.search_patterns import contains_pattern
 from crowdify.timezones import shown_in_zone
 
 _EVENT = text("SELECT id, name, starts_at, timezone FROM events WHERE id = :event_id")
@@ -122,8 +123,7 @@ class EventTickets:
 def _pattern(search: str | None) -> str | None:
     if not search or not search.strip():
         return None
-    escaped = search.strip().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return f"%{escaped}%"
+    return contains_pattern(search)
 
 
 def load_event(session: Session, event_id: uuid.UUID) -> EventRef:

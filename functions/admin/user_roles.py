@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 from crowdify.audit import record_change
 from crowdify.errors import Conflict, InvalidRequest, NotFound
 from crowdify.models import User
+from crowdify.search_patterns import LIKE_ESCAPE, contains_pattern
 from crowdify.settings import get_settings
 
 ALL_ROLES = "all"
@@ -28,19 +29,17 @@ class UserPage:
     total: int
 
 
-def _escape_like(term: str) -> str:
-    return term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-
-
 def list_users(session: Session, role: str, search: str | None, limit: int, offset: int) -> UserPage:
     """Users with `role` (or every role), matching `search` in email or name, newest first."""
     conditions = []
     if role != ALL_ROLES:
         conditions.append(User.role == role)
     if search and search.strip():
-        pattern = f"%{_escape_like(search.strip())}%"
+        pattern = contains_pattern(search)
         full_name = func.concat_ws(" ", User.first_name, User.last_name)
-        conditions.append(or_(User.email.ilike(pattern, escape="\\"), full_name.ilike(pattern, escape="\\")))
+        conditions.append(
+            or_(User.email.ilike(pattern, escape=LIKE_ESCAPE), full_name.ilike(pattern, escape=LIKE_ESCAPE))
+        )
     total = session.scalar(select(func.count()).select_from(User).where(*conditions)) or 0
     users = session.scalars(
         select(User).where(*conditions).order_by(User.created_at.desc(), User.id).limit(limit).offset(offset)

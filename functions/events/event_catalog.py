@@ -16,6 +16,7 @@ from crowdify.audit import record_change
 from crowdify.capacity import EventUsage, usage_for_events
 from crowdify.errors import Conflict, InvalidRequest, NotFound
 from crowdify.models import Event, EventService, Order, Organizer, TicketType
+from crowdify.search_patterns import LIKE_ESCAPE, contains_pattern
 from crowdify.settings import get_settings
 from crowdify.timezones import in_event_zone, zone
 
@@ -41,10 +42,6 @@ class EventFilters:
     offset: int = 0
 
 
-def _escape_like(term: str) -> str:
-    return term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-
-
 def list_events(session: Session, filters: EventFilters, include_unpublished: bool) -> list[EventView]:
     query = select(Event)
     if not include_unpublished:
@@ -52,12 +49,12 @@ def list_events(session: Session, filters: EventFilters, include_unpublished: bo
     if filters.category:
         query = query.where(func.lower(Event.category) == filters.category.strip().lower())
     if filters.search and filters.search.strip():
-        pattern = f"%{_escape_like(filters.search.strip())}%"
+        pattern = contains_pattern(filters.search)
         query = query.where(
             or_(
-                Event.name.ilike(pattern, escape="\\"),
-                Event.location_text.ilike(pattern, escape="\\"),
-                Event.description.ilike(pattern, escape="\\"),
+                Event.name.ilike(pattern, escape=LIKE_ESCAPE),
+                Event.location_text.ilike(pattern, escape=LIKE_ESCAPE),
+                Event.description.ilike(pattern, escape=LIKE_ESCAPE),
             )
         )
     if filters.date_from:

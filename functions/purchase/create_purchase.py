@@ -1,7 +1,7 @@
 """POST /api/v1/purchases — any signed-in user holds seats and gets a MercadoPago payment link (200). A free order
 is completed at once; its link is the web client's success page."""
 
-from purchase_schemas import PurchaseRequest, PurchaseResponse
+from purchase_schemas import MAX_IDEMPOTENCY_KEY_LENGTH, PurchaseRequest, PurchaseResponse
 from purchases import purchase
 
 from crowdify import pg_connection
@@ -10,8 +10,6 @@ from crowdify.errors import InvalidRequest
 from crowdify.settings import get_settings
 
 app = api_app()
-
-MAX_IDEMPOTENCY_KEY_LENGTH = 200
 
 
 @app.post("/api/v1/purchases")

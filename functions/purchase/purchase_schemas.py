@@ -12,6 +12,8 @@ from crowdify.money import JsonMoney
 
 Text200 = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 OptionalText = Annotated[str | None, StringConstraints(strip_whitespace=True, max_length=2000)]
+# The orders column holds this much; the Idempotency-Key header is held to it too.
+MAX_IDEMPOTENCY_KEY_LENGTH = 200
 # Deliberately loose (one @, no spaces): the address is the buyer's to get right, not ours to police.
 Email = Annotated[str, StringConstraints(strip_whitespace=True, max_length=320, pattern=r"^[^@\s]+@[^@\s]+$")]
 
@@ -52,9 +54,9 @@ class PurchaseRequest(BaseModel):
     event_id: uuid.UUID
     attendees: list[AttendeeData] = Field(min_length=1, max_length=MAX_ATTENDEES_PER_ORDER)
     selected_services: dict[uuid.UUID, Annotated[int, Field(ge=0, le=MAX_SERVICE_UNITS_PER_LINE)]] | None = None
-    idempotency_key: Annotated[str | None, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)] = (
-        None
-    )
+    idempotency_key: Annotated[
+        str | None, StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_IDEMPOTENCY_KEY_LENGTH)
+    ] = None
 
 
 class PurchaseResponse(BaseModel):

@@ -36,7 +36,6 @@ class WebhookAnswer(BaseModel):
 class Notification:
     topic: str | None
     data_id: str | None
-    action: str | None
 
     def payment_id(self) -> str:
         """The payment to fetch; 422 when the notification names none that MercadoPago could have issued."""
@@ -61,7 +60,6 @@ def read_notification(query: Mapping[str, str] | None, body: str | None) -> Noti
     return Notification(
         topic=_text(query.get("type")) or _text(payload.get("type")) or _text(query.get("topic")),
         data_id=query_data_id or body_data_id,
-        action=_text(payload.get("action")),
     )
 
 

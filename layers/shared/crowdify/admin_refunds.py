@@ -34,7 +34,7 @@ from crowdify.audit import record_change
 from crowdify.database import transaction
 from crowdify.errors import Conflict, DependencyUnavailable, DomainError, InvalidRequest, InvalidTransition, NotFound
 from crowdify.models import Order, Refund, Ticket
-from crowdify.order_payments import cancel_tickets, lock_order
+from crowdify.order_payments import cancel_tickets, lock_order, record_refund_made
 from crowdify.sessions import db_session
 from crowdify.statuses import (
     ORDER_COMPLETED,
@@ -198,16 +198,9 @@ def apply_refund(
     already recorded, whichever is more; a full refund cancels every issued ticket, a partial one those it names.
     """
     order = lock_order(session, intent.order_id)
-    first_application = False
-    if provider_refund_id is not None:
-        made = session.execute(
-            text(
-                "UPDATE refunds SET provider_refund_id = :refund_id, amount = :amount"
-                " WHERE idempotency_key = :key AND provider_refund_id IS NULL RETURNING id"
-            ),
-            {"refund_id": provider_refund_id, "amount": refunded_amount, "key": intent.idempotency_key},
-        ).first()
-        first_application = made is not None
+    first_application = provider_refund_id is not None and record_refund_made(
+        session, intent.idempotency_key, provider_refund_id, refunded_amount
+    )
     refund = session.scalars(select(Refund).where(Refund.idempotency_key == intent.idempotency_key)).one()
     refunded_through_us = session.scalar(
         select(func.coalesce(func.sum(Refund.amount), 0)).where(

@@ -23,7 +23,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
-from sqlalchemy import select, text, update
+from sqlalchemy import Connection, select, text, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session, lazyload
 
@@ -106,10 +106,8 @@ class PaymentOutcome:
 
     action: str
     order_id: uuid.UUID | None = None
-    order_status: str | None = None
     outbox_message_ids: list[uuid.UUID] = field(default_factory=list)
     refunds: list[RefundToMake] = field(default_factory=list)
-    cancelled_ticket_ids: list[uuid.UUID] = field(default_factory=list)
 
 
 def apply_payment(session: Session, payment: Payment) -> PaymentOutcome:
@@ -136,12 +134,12 @@ def apply_payment(session: Session, payment: Payment) -> PaymentOutcome:
     order = _lock_order(session, payment.external_reference)
     record, is_stale = _record_payment(session, payment, order.id if order is not None else None)
     if is_stale:
-        return PaymentOutcome("stale", order.id if order else None, order.status if order else None)
+        return PaymentOutcome("stale", order.id if order else None)
     if order is None:
         record.problem = UNKNOWN_ORDER
         logger.warning("payment for no known order", extra={"payment_id": payment.id})
         return PaymentOutcome(UNKNOWN_ORDER)
-    outcome = PaymentOutcome("recorded", order.id, order.status)
+    outcome = PaymentOutcome("recorded", order.id)
 
     if payment.currency_id != order.currency or payment.transaction_amount != order.total:
         record.problem = CURRENCY_MISMATCH if payment.currency_id != order.currency else AMOUNT_MISMATCH
@@ -156,7 +154,6 @@ def apply_payment(session: Session, payment: Payment) -> PaymentOutcome:
         _apply_to_own_order(session, order, payment, outcome)
     elif payment.status == "approved":
         _apply_approval(session, order, payment, record, outcome)
-    outcome.order_status = order.status
     if payment.status == "approved" and record.problem in AUTOMATIC_REFUND_REASONS:
         outcome.refunds = _pending_refunds(session, payment.id)
     return outcome
@@ -246,14 +243,23 @@ def perform_refunds(refunds: Iterable[RefundToMake]) -> list[RefundToMake]:
             )
             continue
         with transaction() as connection:
-            connection.execute(
-                text(
-                    "UPDATE refunds SET provider_refund_id = :refund_id, amount = :amount WHERE idempotency_key = :key"
-                ),
-                {"refund_id": answer.id, "amount": answer.amount, "key": refund.idempotency_key},
-            )
+            record_refund_made(connection, refund.idempotency_key, answer.id, answer.amount)
         made.append(refund)
     return made
+
+
+def record_refund_made(
+    executor: Session | Connection, idempotency_key: str, provider_refund_id: str, amount: Decimal | None
+) -> bool:
+    """The refund intent of `idempotency_key` gets the refund MercadoPago made; False when it already had one."""
+    made = executor.execute(
+        text(
+            "UPDATE refunds SET provider_refund_id = :refund_id, amount = :amount"
+            " WHERE idempotency_key = :key AND provider_refund_id IS NULL RETURNING id"
+        ),
+        {"refund_id": provider_refund_id, "amount": amount, "key": idempotency_key},
+    ).first()
+    return made is not None
 
 
 # -- the steps of apply_payment -------------------------------------------------------------------
@@ -340,7 +346,7 @@ def _apply_to_own_order(session: Session, order: Order, payment: Payment, outcom
     before = {"status": order.status, "refunded_amount": order.refunded_amount}
     order.status = target
     order.refunded_amount = payment.transaction_amount_refunded
-    outcome.cancelled_ticket_ids = cancel_tickets(session, order, ticket_ids)
+    cancel_tickets(session, order, ticket_ids)
     outcome.action = target
     if before["status"] != target or before["refunded_amount"] != order.refunded_amount:
         record_change(
