@@ -26,22 +26,24 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from purchase_schemas import PurchaseRequest
-from sqlalchemy.orm import Session
 
 from crowdify import pg_connection
 from crowdify.auth import Caller
 from crowdify.database import CoreStatements, statements_transaction, transaction
 from crowdify.errors import Conflict, DependencyUnavailable, DomainError, Forbidden, InvalidRequest, NotFound
-from crowdify.models import Order
-from crowdify.order_payments import complete_order
 from crowdify.outbox import publish_after_commit
 from crowdify.payments import CheckoutItem, CheckoutRequest, payments
 from crowdify.seat_holds import check_exact, lock_event_for_holds, recount_claims, release_hold
 from crowdify.settings import get_settings
 from crowdify.statuses import ORDER_PENDING
+
+if TYPE_CHECKING:
+    # The ORM serves only the rare paths (the exact recount, a free order): the usual purchase runs on pg8000, and
+    # its cold start does not pay for the ORM and the models.
+    from sqlalchemy.orm import Session
 
 CHECKOUT_UNAVAILABLE = "MercadoPago is unavailable, so no seats were held; try again"
 FREE_ORDER_PROVIDER = "free"
@@ -514,6 +516,9 @@ def _back_url(outcome: str, order_id: uuid.UUID) -> str:
 def _complete_free_order(orm: Callable[[], Session], order_id: uuid.UUID) -> PlacedOrder:
     """An order that costs nothing has nothing to pay (and MercadoPago takes no zero-amount checkout): it is
     completed in the transaction that holds its seats, and its link is the success page a paid checkout ends on."""
+    from crowdify.models import Order
+    from crowdify.order_payments import complete_order
+
     with orm() as session:
         order = session.get_one(Order, order_id, with_for_update=True)
         message = complete_order(session, order, payment_id=None, paid_at=datetime.now(UTC), reason="free order")
@@ -610,6 +615,8 @@ def _place(
 
 
 def _session_on(statements: CoreStatements) -> Callable[[], Session]:
+    from sqlalchemy.orm import Session
+
     return lambda: Session(bind=statements.connection)
 
 

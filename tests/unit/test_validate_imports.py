@@ -1,5 +1,5 @@
 """The door's functions import no SQLAlchemy (neither the ORM nor Core), no AWS SDK and none of the heavy libraries
-other functions need.
+other functions need; the functions that run Core or pg8000 only import no ORM.
 
 Each handler module is imported in a fresh interpreter with only its folder and the shared layer on the path, as
 Lambda imports it, and with no settings in the environment (importing must read none).
@@ -60,3 +60,29 @@ def test_handler_module_loads_nothing_heavy(module: str) -> None:
         name for name in loaded if any(name == banned or name.startswith(banned + ".") for banned in FORBIDDEN)
     )
     assert offending == []
+
+
+# Functions that run Core or pg8000 only: the ORM and the mapped models (~80 ms of a cold start) stay unloaded.
+CORE_ONLY_HANDLERS = [
+    ("purchase", "create_purchase"),
+    ("purchase", "order_status"),
+    ("purchase", "cancel_purchase"),
+    ("purchase", "user_tickets"),
+    ("purchase", "ticket_pdf_download"),
+    ("webhook", "outbox_relay"),
+]
+
+
+@pytest.mark.parametrize(("folder", "module"), CORE_ONLY_HANDLERS)
+def test_core_only_handlers_do_not_load_the_orm(folder: str, module: str) -> None:
+    completed = subprocess.run(
+        [sys.executable, "-I", "-c", PROBE, str(REPOSITORY / "functions" / folder), str(LAYER), module],
+        capture_output=True,
+        text=True,
+        env={"LANG": "C.UTF-8"},
+        check=False,
+    )
+    assert completed.returncode == 0, completed.stderr
+    loaded = set(json.loads(completed.stdout.strip().splitlines()[-1]))
+    assert "sqlalchemy" in loaded  # the probe does see what the module imports
+    assert sorted(name for name in loaded if name == "sqlalchemy.orm" or name == "crowdify.models") == []

@@ -11,15 +11,19 @@ import json
 import logging
 import uuid
 from collections.abc import Iterable
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from sqlalchemy import text
-from sqlalchemy.orm import Session
 
 from crowdify import paid_orders_queue
 from crowdify.database import transaction
 from crowdify.errors import DependencyUnavailable
-from crowdify.models import OutboxMessage
+
+if TYPE_CHECKING:
+    # The relay and the purchase only publish: the ORM is imported by the paths that write messages.
+    from sqlalchemy.orm import Session
+
+    from crowdify.models import OutboxMessage
 
 logger = logging.getLogger(__name__)
 
@@ -48,6 +52,8 @@ def enqueue_paid_order(session: Session, order_id: uuid.UUID, reason: PaidOrderR
     message id, so a redelivery sends nothing and a resend (a new message) sends again. After the commit, pass the
     message's id to `publish_after_commit`.
     """
+    from crowdify.models import OutboxMessage
+
     message_id = uuid.uuid4()
     message = OutboxMessage(
         id=message_id,

@@ -20,15 +20,21 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
 from sqlalchemy import Connection, select, text
-from sqlalchemy.orm import Session
 
 from crowdify.capacity import usage_for_events
 from crowdify.errors import NotFound, SoldOut
-from crowdify.models import Event
 
-Executor = Session | Connection
+if TYPE_CHECKING:
+    # Only the ORM paths (locking the event, late payments) need the models: the sweep and a buyer's cancel, which
+    # release holds through Core, do not pay for their import on a cold start.
+    from sqlalchemy.orm import Session
+
+    from crowdify.models import Event
+
+    Executor = Session | Connection
 
 # Adds quantities to the three counters; the event row first (lock order).
 _CLAIM = text(
@@ -128,6 +134,8 @@ _RELEASE = text(
 
 def lock_event_for_holds(session: Session, event_id: uuid.UUID) -> Event:
     """The event, its row locked until the transaction ends: the one lock every hold on it takes first."""
+    from crowdify.models import Event
+
     # populate_existing: an Event this session loaded earlier must not hide changes committed before the lock.
     query = select(Event).where(Event.id == event_id).with_for_update().execution_options(populate_existing=True)
     event = session.scalars(query).first()
