@@ -12,6 +12,7 @@ from crowdify.json_encoding import to_json
 from crowdify.pg_connection import Connection
 from crowdify.qr_tokens import TOKEN_PREFIX, keyring_from_settings
 from crowdify.settings import get_settings
+from crowdify.statuses import TICKET_CANCELLED, TICKET_USED
 from crowdify.timezones import shown_in_zone
 
 _EVENT = "SELECT id, name, status, starts_at, ends_at, timezone, location_text FROM events WHERE id = :event_id"
@@ -25,10 +26,10 @@ def scanner_bundle(connection: Connection, event_id: uuid.UUID, include_used: bo
     if event is None:
         raise NotFound("Event not found")
     ticket_types = connection.execute(_TICKET_TYPES, {"event_id": event_id})
-    cancelled = connection.scalars(_TICKET_IDS_IN_STATUS, {"event_id": event_id, "status": "cancelled"})
+    cancelled = connection.scalars(_TICKET_IDS_IN_STATUS, {"event_id": event_id, "status": TICKET_CANCELLED})
     used = None
     if include_used:
-        used = connection.scalars(_TICKET_IDS_IN_STATUS, {"event_id": event_id, "status": "used"})
+        used = connection.scalars(_TICKET_IDS_IN_STATUS, {"event_id": event_id, "status": TICKET_USED})
     return ScannerBundle(
         token_prefix=TOKEN_PREFIX,
         public_keys=[PublicKey(**key) for key in keyring_from_settings(get_settings()).accepted_public_keys()],

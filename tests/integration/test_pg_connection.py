@@ -17,7 +17,7 @@ from pg8000.exceptions import DatabaseError
 from sqlalchemy import event
 
 from crowdify import pg_connection
-from crowdify.database import engine, statements_transaction
+from crowdify.database import dispose_engine, engine, statements_transaction
 from crowdify.errors import DependencyUnavailable, InvalidRequest
 from crowdify.pg_connection import open_connection, statements_sent, transaction
 from crowdify.settings import reset_settings
@@ -228,3 +228,32 @@ def test_transactions_beyond_the_pool_size_wait_their_turn_then_are_a_503(
         holder.join(5)
         monkeypatch.undo()
         reset_settings()
+
+
+def test_the_engines_pool_running_out_is_a_503_like_pg_connections_turns(
+    db: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # SQLAlchemy's pool timeout is not a DB-API error: it was a 500 on the ORM paths while pg8000's was a 503.
+    monkeypatch.setenv("DATABASE_POOL_SIZE", "1")
+    monkeypatch.setattr(pg_connection, "CHECKOUT_TIMEOUT_SECONDS", 0.3)
+    reset_settings()
+    dispose_engine()
+    holding, release = threading.Event(), threading.Event()
+
+    def hold_the_only_connection() -> None:
+        with statements_transaction():
+            holding.set()
+            release.wait(5)
+
+    holder = threading.Thread(target=hold_the_only_connection)
+    holder.start()
+    try:
+        assert holding.wait(5)
+        with pytest.raises(DependencyUnavailable), statements_transaction():
+            pytest.fail("a second transaction got the pool's only connection")
+    finally:
+        release.set()
+        holder.join(5)
+        monkeypatch.undo()
+        reset_settings()
+        dispose_engine()

@@ -17,7 +17,7 @@ from sqlalchemy.pool import NullPool
 
 from crowdify import pg_connection
 from crowdify.database_url import ssl_arguments
-from crowdify.errors import DependencyUnavailable
+from crowdify.errors import DependencyUnavailable, DomainError
 from crowdify.settings import get_settings
 
 _engine: Engine | None = None
@@ -69,7 +69,7 @@ def _commit_in_one_round_trip(dbapi_connection: Any) -> None:
 def build_engine(database_url: str, pool_size: int = 1, null_pool: bool = False) -> Engine:
     remember_placeholder_rewrites()
     url, connect_args = driver_url_and_arguments(database_url)
-    connect_args.setdefault("timeout", 10)
+    connect_args.setdefault("timeout", pg_connection.CONNECT_TIMEOUT_SECONDS)
     if null_pool:
         built = create_engine(url, connect_args=connect_args, poolclass=NullPool)
     else:
@@ -79,7 +79,7 @@ def build_engine(database_url: str, pool_size: int = 1, null_pool: bool = False)
             pool_size=pool_size,
             max_overflow=0,
             pool_pre_ping=True,
-            pool_timeout=10,
+            pool_timeout=pg_connection.CHECKOUT_TIMEOUT_SECONDS,
         )
         event.listen(built, "connect", _set_session_defaults)
     built.dialect.do_commit = _commit_in_one_round_trip  # type: ignore[method-assign]
@@ -87,12 +87,8 @@ def build_engine(database_url: str, pool_size: int = 1, null_pool: bool = False)
 
 
 def _set_session_defaults(dbapi_connection: Any, _record: Any) -> None:
-    cursor = dbapi_connection.cursor()
-    # A stuck statement must not outlive the Lambda invocation that waits for it.
-    cursor.execute("SET statement_timeout = '8s'")
-    cursor.execute("SET TIME ZONE 'UTC'")
-    cursor.close()
-    dbapi_connection.commit()
+    # The door's session defaults, in one round trip (outside any transaction, so they hold for the session).
+    dbapi_connection.execute_simple(pg_connection.SESSION_DEFAULTS)
 
 
 def engine() -> Engine:
@@ -100,7 +96,7 @@ def engine() -> Engine:
     if _engine is None:
         settings = get_settings()
         if not settings.database_url:
-            raise DependencyUnavailable("The database is not configured")
+            raise DependencyUnavailable(pg_connection.NOT_CONFIGURED)
         _engine = build_engine(settings.database_url, settings.database_pool_size, settings.database_null_pool)
     return _engine
 
@@ -132,17 +128,22 @@ def domain_errors() -> Iterator[None]:
     (SQLSTATE class 22) → InvalidRequest (422). Anything else is a bug and leaves as it is (500)."""
     try:
         yield
-    except (exc.OperationalError, exc.InterfaceError) as error:
-        raise DependencyUnavailable(pg_connection.UNAVAILABLE) from error
-    except (ConnectionError, TimeoutError) as error:
-        # A socket failure pg8000 let through unwrapped (see pg_connection.is_connection_failure): SQLAlchemy passes
-        # on what is not a DB-API error as it is.
-        raise DependencyUnavailable(pg_connection.UNAVAILABLE) from error
-    except exc.DBAPIError as error:
-        translated = pg_connection.domain_error_for(error.orig) if error.orig is not None else None
+    except Exception as error:
+        translated = _domain_error_for(error)
         if translated is None:
             raise
         raise translated from error
+
+
+def _domain_error_for(error: Exception) -> DomainError | None:
+    """The same translation as crowdify.pg_connection's, for what SQLAlchemy raises around pg8000's errors."""
+    # A failed connect, a connection SQLAlchemy found dead, or no pooled connection free within the pool's timeout.
+    if isinstance(error, exc.OperationalError | exc.TimeoutError) or (
+        isinstance(error, exc.DBAPIError) and error.connection_invalidated
+    ):
+        return DependencyUnavailable(pg_connection.UNAVAILABLE)
+    # SQLAlchemy passes on what is not a DB-API error as it is: pg8000's bare socket errors among them.
+    return pg_connection.domain_error_for(error.orig if isinstance(error, exc.DBAPIError) else error)
 
 
 class CoreStatements:

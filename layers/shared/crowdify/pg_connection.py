@@ -38,6 +38,7 @@ from crowdify.errors import DependencyUnavailable, DomainError, InvalidRequest
 from crowdify.settings import get_settings
 
 UNAVAILABLE = "The database is unavailable, try again"
+NOT_CONFIGURED = "The database is not configured"
 CONNECT_TIMEOUT_SECONDS = 10
 # As the engine's pool_timeout: how long a transaction waits while `database_pool_size` others run.
 CHECKOUT_TIMEOUT_SECONDS = 10
@@ -200,7 +201,7 @@ def _turn() -> Iterator[None]:
 def _open_from_settings() -> Connection:
     settings = get_settings()
     if not settings.database_url:
-        raise DependencyUnavailable("The database is not configured")
+        raise DependencyUnavailable(NOT_CONFIGURED)
     return open_connection(settings.database_url, kept=not settings.database_null_pool)
 
 
