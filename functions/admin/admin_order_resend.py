@@ -3,7 +3,6 @@
 
 from admin_orders import resend_tickets
 from admin_schemas import ResendResponse
-from aws_lambda_powertools.event_handler import Response, content_types
 
 from crowdify.api import api_app, caller_of, lambda_handler_for
 from crowdify.auth import MANAGER_ROLES
@@ -14,15 +13,15 @@ from crowdify.sessions import db_session
 app = api_app()
 
 
-@app.post("/api/v1/admin/orders/<order_id>/resend")
-def post_resend(order_id: str) -> Response[ResendResponse]:
+@app.post("/api/v1/admin/orders/<order_id>/resend", status_code=202)
+def post_resend(order_id: str) -> ResendResponse:
     caller = caller_of(app, *MANAGER_ROLES)
+    order_uuid = uuid_or_not_found(order_id, "Order")
     with db_session() as session:
-        message = resend_tickets(session, uuid_or_not_found(order_id, "Order"), caller.id)
+        message = resend_tickets(session, order_uuid, caller.id)
     # After the commit; what SQS does not take now, the outbox relay publishes within a minute.
     queued = publish_after_commit([message.id]) == 1
-    answer = ResendResponse(order_id=uuid_or_not_found(order_id, "Order"), message_id=message.id, queued=queued)
-    return Response(status_code=202, content_type=content_types.APPLICATION_JSON, body=answer.model_dump(mode="json"))
+    return ResendResponse(order_id=order_uuid, message_id=message.id, queued=queued)
 
 
 lambda_handler = lambda_handler_for(app)

@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import func, or_, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, noload
 
 from crowdify.audit import record_change
 from crowdify.errors import InvalidTransition, NotFound
@@ -75,6 +75,7 @@ def list_orders(session: Session, filters: OrderFilters) -> OrderPage:
     )
     query = (
         select(Order, Event.name, ticket_count)
+        .options(noload(Order.items), noload(Order.attendees))  # a summary reads neither
         .join(Event, Event.id == Order.event_id)
         .where(*conditions)
         .order_by(Order.created_at.desc(), Order.id)
@@ -102,7 +103,6 @@ def order_detail(session: Session, order_id: uuid.UUID) -> OrderDetail:
     if found is None:
         raise NotFound("Order not found")
     order, event_name = found
-    session.refresh(order)
     tickets = list(
         session.scalars(select(Ticket).where(Ticket.order_id == order.id).order_by(Ticket.issued_at, Ticket.id))
     )
@@ -141,7 +141,7 @@ def order_detail(session: Session, order_id: uuid.UUID) -> OrderDetail:
 
 def resend_tickets(session: Session, order_id: uuid.UUID, actor_id: uuid.UUID) -> OutboxMessage:
     """A new paid-order message for the order: the notify function emails its valid tickets once more."""
-    order = session.get(Order, order_id)
+    order = session.get(Order, order_id, options=[noload(Order.items), noload(Order.attendees)])
     if order is None:
         raise NotFound("Order not found")
     if order.status not in ORDERS_WITH_VALID_TICKETS:

@@ -76,32 +76,40 @@ def list_scanners(session: Session) -> list[User]:
     return list(session.scalars(select(User).where(User.role == SCANNER_ROLE).order_by(User.created_at, User.id)))
 
 
-def create_scanner(
-    session: Session, email: str, first_name: str, last_name: str, password: str, actor_id: uuid.UUID
-) -> User:
-    """A scanner user: a known email is promoted, a new one is created (and given a Supabase Auth account
-    when the service-role key is configured, so its token's `sub` is this user's id)."""
+def promote_to_scanner(
+    session: Session, email: str, first_name: str, last_name: str, actor_id: uuid.UUID
+) -> User | None:
+    """The user with this email becomes a scanner; None when no user has it (`add_scanner` then creates one)."""
     existing = session.scalars(select(User).where(func.lower(User.email) == email.lower()).with_for_update()).first()
-    if existing is not None:
-        if existing.role in ("coordinator", "admin"):
-            raise Conflict(f"{email} is already {existing.role}, which includes scanning")
-        before = _snapshot(existing)
-        existing.role = SCANNER_ROLE
-        existing.first_name = existing.first_name or first_name
-        existing.last_name = existing.last_name or last_name
-        record_change(session, actor_id, "scanner.promote", "user", existing.id, before, _snapshot(existing))
-        session.flush()
-        return existing
+    if existing is None:
+        return None
+    if existing.role in ("coordinator", "admin"):
+        raise Conflict(f"{email} is already {existing.role}, which includes scanning")
+    before = _snapshot(existing)
+    existing.role = SCANNER_ROLE
+    existing.first_name = existing.first_name or first_name
+    existing.last_name = existing.last_name or last_name
+    record_change(session, actor_id, "scanner.promote", "user", existing.id, before, _snapshot(existing))
+    session.flush()
+    return existing
 
+
+def new_scanner_id(email: str, password: str, first_name: str, last_name: str) -> uuid.UUID:
+    """The id of a new scanner: its Supabase Auth account's when the service-role key is configured (so its token's
+    `sub` is this user's id), else a new one. Call it with no transaction open: it may wait on Supabase."""
     settings = get_settings()
-    user_id = uuid.uuid4()
-    if settings.supabase_service_role_key:
-        if not settings.supabase_url:
-            raise InvalidRequest("SUPABASE_URL must be set to create Supabase Auth accounts")
-        from supabase_admin import create_account
+    if not settings.supabase_service_role_key:
+        return uuid.uuid4()
+    if not settings.supabase_url:
+        raise InvalidRequest("SUPABASE_URL must be set to create Supabase Auth accounts")
+    from supabase_admin import create_account
 
-        # The call runs inside the transaction but no row is locked yet (the email is new), so nobody waits on it.
-        user_id = create_account(settings, email, password, first_name, last_name, SCANNER_ROLE).id
+    return create_account(settings, email, password, first_name, last_name, SCANNER_ROLE).id
+
+
+def add_scanner(
+    session: Session, user_id: uuid.UUID, email: str, first_name: str, last_name: str, actor_id: uuid.UUID
+) -> User:
     user = User(id=user_id, email=email, first_name=first_name, last_name=last_name, role=SCANNER_ROLE)
     session.add(user)
     try:

@@ -11,6 +11,7 @@ from sqlalchemy import Connection, text
 from crowdify.auth import MANAGER_ROLES, Caller
 from crowdify.errors import Conflict, NotFound
 from crowdify.seat_holds import release_hold
+from crowdify.statuses import ORDER_CANCELLED
 from crowdify.ticket_views import TICKET_VIEW_COLUMNS, TicketResponse, ticket_response
 
 _ORDER = text(
@@ -73,9 +74,10 @@ def order_status(connection: Connection, order_id: uuid.UUID, caller: Caller) ->
 def cancel_order(connection: Connection, order_id: uuid.UUID, caller: Caller) -> OrderStatusResponse:
     """The owner gives a pending order's seats back; any other state is a 409."""
     row = _visible_order(connection, order_id, caller, staff_may_see=False)
-    if not release_hold(connection, order_id, "cancelled"):
+    if not release_hold(connection, order_id, ORDER_CANCELLED):
+        # Read again: the order may have been paid or expired since `row` was read.
         raise Conflict(f"Only a pending order can be cancelled; this one is {_order_row(connection, order_id).status}")
-    return _status_response(_order_row(connection, row.id))
+    return _status_response(row).model_copy(update={"status": ORDER_CANCELLED})
 
 
 def user_tickets(connection: Connection, user_id: uuid.UUID, caller: Caller) -> list[TicketResponse]:

@@ -1,9 +1,9 @@
 """POST /api/v1/purchases/webhook: MercadoPago's payment notifications (public, signed with x-signature)."""
 
-from payment_settlement import settle_payment
 from webhook_notification import PAYMENT_TOPIC, WebhookAnswer, read_notification, verify_notification
 
 from crowdify.api import api_app, lambda_handler_for
+from crowdify.payment_settlement import settle_payment
 from crowdify.settings import get_settings
 
 app = api_app()

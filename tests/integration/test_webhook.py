@@ -225,7 +225,7 @@ def test_mercadopago_down_answers_5xx_so_mercadopago_retries(buyer: Identity, me
 def test_five_concurrent_deliveries_of_one_approval_complete_the_order_once(
     buyer: Identity, mercadopago, aws_resources
 ) -> None:
-    from payment_settlement import settle_payment
+    from crowdify.payment_settlement import settle_payment
 
     order = create_pending_order(create_event(), buyer.user_id, attendees=4)
     payment_id = create_payment(mercadopago, order.id, order.total)
