@@ -10,24 +10,21 @@ import uuid
 
 from admin_order_responses import order_detail_response
 from admin_orders import order_detail
-from admin_schemas import AdminOrderDetail, RefundRequest
+from admin_schemas import MAX_REFUND_KEY_LENGTH, REFUND_KEY_PREFIX, AdminOrderDetail, RefundRequest
 
 from crowdify.admin_refunds import refund_order
-from crowdify.api import api_app, caller_of, lambda_handler_for
+from crowdify.api import api_app, caller_of, idempotency_key, lambda_handler_for
 from crowdify.identifiers import uuid_or_not_found
 from crowdify.payments import payments
 from crowdify.sessions import db_session
 
 app = api_app()
 
-IDEMPOTENCY_HEADERS = ("idempotency-key", "x-idempotency-key")
-
 
 def _idempotency_key(body: RefundRequest) -> str:
-    headers = {name.lower(): value for name, value in (app.current_event.headers or {}).items()}
-    sent = body.idempotency_key or next((headers[name] for name in IDEMPOTENCY_HEADERS if headers.get(name)), None)
+    sent = idempotency_key(app, body.idempotency_key, MAX_REFUND_KEY_LENGTH)
     # Without a key every request is a new refund.
-    return f"admin-refund-{sent or uuid.uuid4()}"[:200]
+    return f"{REFUND_KEY_PREFIX}{sent or uuid.uuid4()}"
 
 
 @app.post("/api/v1/admin/orders/<order_id>/refund")

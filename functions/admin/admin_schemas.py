@@ -189,6 +189,11 @@ class AdminOrderDetail(AdminOrderSummary):
     history: list[AuditView]
 
 
+# The client's key is stored behind this prefix in `refunds.idempotency_key` (200 characters), whole.
+REFUND_KEY_PREFIX = "admin-refund-"
+MAX_REFUND_KEY_LENGTH = 200 - len(REFUND_KEY_PREFIX)
+
+
 class RefundRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -196,7 +201,7 @@ class RefundRequest(BaseModel):
     amount: JsonMoney | None = Field(default=None, gt=0, max_digits=12, decimal_places=2)
     ticket_ids: list[uuid.UUID] | None = Field(default=None, max_length=500)
     reason: Reason | None = None
-    idempotency_key: Annotated[str | None, StringConstraints(min_length=8, max_length=200)] = None
+    idempotency_key: Annotated[str | None, StringConstraints(min_length=8, max_length=MAX_REFUND_KEY_LENGTH)] = None
 
 
 class ConfirmOrderRequest(BaseModel):

@@ -32,6 +32,7 @@ from tests.support.paid_orders import (
     post_notification,
     update_payment,
 )
+from tests.support.purchases import purchase_body
 from tests.support.sendgrid import sent_emails
 
 ORDERS = "/api/v1/admin/orders"
@@ -327,6 +328,28 @@ def test_one_refund_still_unconfirmed_does_not_hold_back_the_others(
     assert sorted(order_state(order.id)["status"] for order in orders) == ["completed", "refunded"]
     assert settle_refunds().made == 1
     assert [order_state(order.id)["status"] for order in orders] == ["refunded", "refunded"]
+
+
+def test_an_idempotency_key_too_long_to_store_whole_is_refused_not_cut(
+    admin: Identity, buyer: Identity, mercadopago: MercadoPagoEmulator
+) -> None:
+    # Cut to fit, two long keys sharing their first characters would be one key: the second refund would answer
+    # with the first one's result.
+    order, _ = paid_through_mercadopago(mercadopago, buyer, attendees=1)
+    refused = refund(admin, order.id, {"amount": 100}, key="k" * 188)
+    assert refused.status == 422 and refused.json() == {"detail": "Idempotency-Key is longer than 187 characters"}
+    in_body = refund(admin, order.id, {"amount": 100, "idempotency_key": "k" * 188})
+    assert in_body.status == 422
+    assert order_state(order.id)["refunds"] == []
+    purchase = call(
+        "create_purchase",
+        "POST",
+        "/api/v1/purchases",
+        body=purchase_body(buyer, str(uuid.uuid4())),
+        headers={"Idempotency-Key": "k" * 201},
+        token=buyer.token,
+    )
+    assert purchase.status == 422 and purchase.json() == {"detail": "Idempotency-Key is longer than 200 characters"}
 
 
 def test_a_pending_order_cannot_be_refunded(admin: Identity, buyer: Identity, mercadopago) -> None:

@@ -126,6 +126,17 @@ def caller_of(
     return require_caller(app.current_event.headers, *roles, allow_device=allow_device, transaction=transaction)
 
 
+def idempotency_key(app: APIGatewayHttpResolver, body_key: str | None, max_length: int) -> str | None:
+    """The client's idempotency key: the body's field (the old client sends it there; its model limits it) or the
+    `Idempotency-Key` header, refused (422) when longer than `max_length` rather than cut into another key."""
+    if body_key:
+        return body_key
+    header = (app.current_event.get_header_value("Idempotency-Key", case_sensitive=False) or "").strip()
+    if len(header) > max_length:
+        raise errors.InvalidRequest(f"Idempotency-Key is longer than {max_length} characters")
+    return header or None
+
+
 def _early_error(status: HTTPStatus, detail: str) -> dict[str, Any]:
     return {
         "statusCode": int(status),
