@@ -4,9 +4,11 @@ notify function, manual confirmation."""
 from __future__ import annotations
 
 import json
+import threading
 import urllib.parse
 import uuid
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
@@ -350,6 +352,28 @@ def test_an_idempotency_key_too_long_to_store_whole_is_refused_not_cut(
         token=buyer.token,
     )
     assert purchase.status == 422 and purchase.json() == {"detail": "Idempotency-Key is longer than 200 characters"}
+
+
+@pytest.mark.usefixtures("aws_resources")
+def test_five_concurrent_requests_with_one_key_make_one_refund(
+    admin: Identity, buyer: Identity, mercadopago: MercadoPagoEmulator
+) -> None:
+    order, payment_id = paid_through_mercadopago(mercadopago, buyer, attendees=2)
+    start = threading.Barrier(5)
+
+    def ask() -> int:
+        start.wait()
+        return refund(admin, order.id, {"amount": 15000}, key="double-click").status
+
+    with ThreadPoolExecutor(max_workers=5) as pool:
+        statuses = list(pool.map(lambda _: ask(), range(5)))
+
+    # The first request makes it; the others find its intent (200 once made, 409 while it waits for MercadoPago).
+    assert statuses.count(200) >= 1 and set(statuses) <= {200, 409}, statuses
+    assert len(fetch_payment(mercadopago, payment_id)["refunds"]) == 1
+    state = order_state(order.id)
+    assert [key for key, _, _ in state["refunds"]] == ["admin-refund-double-click"]
+    assert (state["status"], state["refunded_amount"]) == ("partially_refunded", 15000)
 
 
 def test_a_pending_order_cannot_be_refunded(admin: Identity, buyer: Identity, mercadopago) -> None:

@@ -118,7 +118,7 @@ def test_one_scanner_retrying_one_nonce_at_once_gets_one_answer(scanner: Identit
     ]
 
     # Losers either read the winner's stored answer or are told to (the route then reads it: see check_in).
-    assert answers.count("accepted") >= 1
+    assert len(answers) == SCANNERS and answers.count("accepted") >= 1
     assert set(answers) <= {"accepted", "answered-concurrently"}
     log = checkin_rows(ticket.id)
     assert [(entry["result"], entry["nonce"]) for entry in log] == [("accepted", "retry-me")]

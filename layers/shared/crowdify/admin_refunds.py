@@ -116,12 +116,13 @@ def record_refund_intent(
     actor_id: uuid.UUID,
 ) -> RefundIntent:
     """Checks the refund against the order and writes its intent; the same key finds the earlier intent."""
+    # The lock first: a request with the same key that was waiting for it then finds this one's intent.
+    order = lock_order(session, order_id)
     earlier = session.scalars(select(Refund).where(Refund.idempotency_key == idempotency_key)).first()
     if earlier is not None:
         if earlier.order_id != order_id:
             raise Conflict("This idempotency key was used for another order's refund")
         return _intent_of(earlier)
-    order = lock_order(session, order_id)
     if order.status not in ORDERS_WITH_VALID_TICKETS:
         raise InvalidTransition(f"An order that is {order.status} cannot be refunded")
     if order.payment_id is None and order.total == 0:
