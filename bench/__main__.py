@@ -21,9 +21,7 @@ OUTPUT = BENCH_DIRECTORY.parent / ".bench" / "latest.json"
 
 
 def benchmark_names() -> list[str]:
-    return sorted(
-        path.stem for path in BENCH_DIRECTORY.glob("*.py") if not path.stem.startswith("_") and path.stem != "support"
-    )
+    return sorted(path.stem for path in BENCH_DIRECTORY.glob("*.py") if not path.stem.startswith("_"))
 
 
 def machine() -> dict[str, Any]:

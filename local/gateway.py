@@ -129,7 +129,6 @@ class Gateway:
         _forget_cached_settings()
         self._add_import_paths()
         server = ThreadingHTTPServer((self.host, self.port), _RequestHandler)
-        server.daemon_threads = True
         server.gateway = self  # type: ignore[attr-defined]
         self._server = server
         self.port = server.server_address[1]

@@ -195,6 +195,8 @@ def update_event(session: Session, event_id: uuid.UUID, data: EventUpdate, actor
         raise InvalidRequest("starts_at cannot be removed")
     _check_time_window(changes.get("starts_at", event.starts_at), changes.get("ends_at", event.ends_at))
 
+    # Under the event's lock no purchase can change what is sold or held: one reading serves every check below and
+    # the answer (types and services added here have sold nothing).
     usage = usage_for_events(session, [event.id])
     new_capacity = changes.get("capacity_total")
     if new_capacity is not None and new_capacity < usage.event(event.id).taken:
@@ -213,11 +215,11 @@ def update_event(session: Session, event_id: uuid.UUID, data: EventUpdate, actor
         if adult is not None:
             _add_default_child_type(session, event, adult.price)
     for service in data.services or []:
-        _apply_service(session, event, service)
+        _apply_service(session, event, service, usage)
     record_change(session, actor_id, "event.update", "event", event.id, before, _snapshot(event))
     session.flush()
     session.refresh(event)
-    return EventView(event, usage_for_events(session, [event.id]))
+    return EventView(event, usage)
 
 
 def _set_default_price(session: Session, event: Event, data: EventUpdate) -> None:
@@ -232,7 +234,7 @@ def _set_default_price(session: Session, event: Event, data: EventUpdate) -> Non
         _add_default_child_type(session, event, data.price)
 
 
-def _apply_service(session: Session, event: Event, service: ServiceInput) -> None:
+def _apply_service(session: Session, event: Event, service: ServiceInput, usage: EventUsage) -> None:
     """Services with an id are updated, services without one are added; none is removed (it may have sales)."""
     if service.id is None:
         session.add(_new_service(event.id, service))
@@ -241,7 +243,7 @@ def _apply_service(session: Session, event: Event, service: ServiceInput) -> Non
     if existing is None:
         raise NotFound(f"Service {service.id} not found on this event")
     _check_age_range(service)
-    taken = usage_for_events(session, [event.id]).service(existing.id).taken
+    taken = usage.service(existing.id).taken
     if service.stock_total < taken:
         raise Conflict(f"stock_total of {existing.name!r} cannot go below the {taken} units already sold or held")
     for field in ("name", "description", "price", "service_type", "stock_total", "min_age", "max_age"):
@@ -311,8 +313,9 @@ def update_ticket_type(
     _check_sales_window(
         changes.get("sales_start_at", ticket_type.sales_start_at), changes.get("sales_end_at", ticket_type.sales_end_at)
     )
+    usage = usage_for_events(session, [event.id])  # fixed while the event is locked
     if changes.get("capacity") is not None:
-        taken = usage_for_events(session, [event.id]).ticket_type(ticket_type.id).taken
+        taken = usage.ticket_type(ticket_type.id).taken
         if changes["capacity"] < taken:
             raise Conflict(f"capacity cannot go below the {taken} seats already sold or held")
     if changes.get("is_default") and not ticket_type.is_default:
@@ -325,7 +328,7 @@ def update_ticket_type(
     record_change(session, actor_id, "ticket_type.update", "ticket_type", ticket_type.id, before, changes)
     session.flush()
     session.refresh(event)
-    return ticket_type, EventView(event, usage_for_events(session, [event.id]))
+    return ticket_type, EventView(event, usage)
 
 
 def _check_sales_window(sales_start_at: datetime | None, sales_end_at: datetime | None) -> None:

@@ -12,11 +12,10 @@ from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import Connection, Engine, create_engine, event, exc, text
-from sqlalchemy.engine import make_url
 from sqlalchemy.pool import NullPool
 
 from crowdify import pg_connection
-from crowdify.database_url import ssl_arguments
+from crowdify.database_url import connect_arguments
 from crowdify.errors import DependencyUnavailable, DomainError
 from crowdify.settings import get_settings
 
@@ -24,14 +23,9 @@ _engine: Engine | None = None
 
 
 def driver_url_and_arguments(database_url: str) -> tuple[str, dict[str, Any]]:
-    """Turn the plain `postgresql://…?sslmode=…` URL that hosts hand out into pg8000's form."""
-    url = make_url(database_url)
-    if url.drivername in ("postgres", "postgresql", "postgresql+psycopg2", "postgresql+psycopg"):
-        url = url.set(drivername="postgresql+pg8000")
-    query = dict(url.query)
-    ssl_mode = query.pop("sslmode", None)
-    url = url.set(query=query)
-    return url.render_as_string(hide_password=False), ssl_arguments(ssl_mode if isinstance(ssl_mode, str) else None)
+    """An engine's URL and connect arguments for the plain `postgresql://…?sslmode=…` URL that hosts hand out: the
+    URL is read once, by crowdify.database_url, as the door's connections read it; the engine only names pg8000."""
+    return "postgresql+pg8000://", connect_arguments(database_url)
 
 
 def remember_placeholder_rewrites() -> None:
