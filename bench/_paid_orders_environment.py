@@ -167,13 +167,3 @@ def create_buyer() -> uuid.UUID:
             {"id": user_id, "email": f"bench-{user_id.hex[:8]}@example.test"},
         )
     return user_id
-
-
-class LambdaContext:
-    function_name = "bench"
-    memory_limit_in_mb = 1024
-    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:bench"
-    aws_request_id = "bench"
-
-    def get_remaining_time_in_millis(self) -> int:
-        return 60_000

@@ -24,6 +24,8 @@ import warnings
 from pathlib import Path
 from typing import Any
 
+from tests.support.api_gateway import LambdaContext
+
 REPOSITORY = Path(__file__).resolve().parent.parent
 FIRST_EVENTS = 20
 ALL_EVENTS = 200
@@ -131,16 +133,6 @@ def _event(route: str, path: str, token: str) -> dict[str, Any]:
     }
 
 
-class _Context:
-    function_name = "bench-admin"
-    memory_limit_in_mb = 512
-    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:bench-admin"
-    aws_request_id = "bench"
-
-    def get_remaining_time_in_millis(self) -> int:
-        return 10_000
-
-
 class _StatementCounter:
     def __init__(self) -> None:
         self.count = 0
@@ -150,7 +142,7 @@ class _StatementCounter:
 
 
 def _invoke(module: Any, event: dict[str, Any]) -> None:
-    answer = module.lambda_handler(event, _Context())
+    answer = module.lambda_handler(event, LambdaContext(function_name="bench-admin"))
     if answer["statusCode"] != 200:
         raise RuntimeError(f"{event['rawPath']} answered {answer['statusCode']}: {answer['body'][:300]}")
     json.loads(answer["body"])

@@ -14,7 +14,8 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
-from bench._paid_orders_environment import LambdaContext, create_buyer, paid_orders_environment
+from bench._paid_orders_environment import create_buyer, paid_orders_environment
+from tests.support.api_gateway import LambdaContext
 
 ORDER_SIZES = (1, 10, 100)
 REPETITIONS = {1: 7, 10: 5, 100: 3}
@@ -31,14 +32,16 @@ def run() -> dict[str, Any]:
         event = create_event(capacity=10_000)
         buyer_id = create_buyer()
         page_ms = _pdf_ms_per_page()
-        lambda_handler(_sqs_event(_paid_order_message(event, buyer_id, 1)), LambdaContext())  # warm-up
+        lambda_handler(
+            _sqs_event(_paid_order_message(event, buyer_id, 1)), LambdaContext(function_name="bench-notify")
+        )  # warm-up
         orders: dict[str, Any] = {}
         for size in ORDER_SIZES:
             timings = []
             for _ in range(REPETITIONS[size]):
                 body = _paid_order_message(event, buyer_id, size)
                 started = time.perf_counter()
-                answer = lambda_handler(_sqs_event(body), LambdaContext())
+                answer = lambda_handler(_sqs_event(body), LambdaContext(function_name="bench-notify"))
                 timings.append((time.perf_counter() - started) * 1000)
                 if answer["batchItemFailures"]:
                     raise RuntimeError(f"notify failed a record: {answer}")

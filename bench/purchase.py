@@ -35,6 +35,8 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+from tests.support.api_gateway import LambdaContext
+
 REPOSITORY = Path(__file__).resolve().parent.parent
 PURCHASE_FOLDER = REPOSITORY / "functions" / "purchase"
 LAYER = REPOSITORY / "layers" / "shared"
@@ -71,16 +73,6 @@ def purchase_event(token: str, body: dict[str, Any]) -> dict[str, Any]:
     from tests.support.api_gateway import build_event
 
     return build_event("POST", "/api/v1/purchases", body=body, token=token)
-
-
-class _Context:
-    function_name = "bench-create-purchase"
-    memory_limit_in_mb = 512
-    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:bench-create-purchase"
-    aws_request_id = "bench"
-
-    def get_remaining_time_in_millis(self) -> int:
-        return 20_000
 
 
 def _purchase_body(user_id: str, event_id: str, ticket_type_id: str) -> dict[str, Any]:
@@ -132,7 +124,7 @@ def _worker(
             statements += 1
 
     sqlalchemy_event.listen(engine(), "before_cursor_execute", count_statement)
-    context = _Context()
+    context = LambdaContext(function_name="bench-create-purchase")
     handler = create_purchase.lambda_handler
     warm = handler(purchase_event(token, _purchase_body(user_id, event_id, ticket_type_id)), context)
     ready.wait()

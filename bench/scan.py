@@ -31,6 +31,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from tests.support.api_gateway import LambdaContext
+
 REPOSITORY = Path(__file__).resolve().parent.parent
 VALIDATE_FOLDER = REPOSITORY / "functions" / "validate"
 LAYER = REPOSITORY / "layers" / "shared"
@@ -76,18 +78,8 @@ def validate_event(qr_signature: str, token: str) -> dict[str, Any]:
     return build_event("POST", "/api/v1/tickets/validate", body=body, token=token)
 
 
-class _Context:
-    function_name = "bench-validate"
-    memory_limit_in_mb = 1024
-    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:bench-validate"
-    aws_request_id = "bench"
-
-    def get_remaining_time_in_millis(self) -> int:
-        return 10_000
-
-
 def _scan(handler: Any, qr_signature: str, token: str) -> str:
-    result = handler(validate_event(qr_signature, token), _Context())
+    result = handler(validate_event(qr_signature, token), LambdaContext(function_name="bench-validate"))
     if result["statusCode"] != 200:
         raise RuntimeError(f"validate answered {result['statusCode']}: {result['body']}")
     return json.loads(result["body"])["status"]

@@ -18,11 +18,11 @@ from typing import Any
 from bench._paid_orders_environment import (
     MERCADOPAGO_ACCESS_TOKEN,
     MERCADOPAGO_WEBHOOK_SECRET,
-    LambdaContext,
     StatementCounter,
     create_buyer,
     paid_orders_environment,
 )
+from tests.support.api_gateway import LambdaContext
 
 NOTIFICATIONS = 80
 ATTENDEES_PER_ORDER = 2
@@ -78,7 +78,7 @@ def _notify(handler: Any, payment_id: str) -> dict[str, Any]:
         body={"action": "payment.created", "api_version": "v1", "data": {"id": payment_id}, "type": "payment"},
         headers={"x-signature": f"ts={timestamp},v1={signature}", "x-request-id": request_id},
     )
-    return handler(event, LambdaContext())
+    return handler(event, LambdaContext(function_name="bench-webhook"))
 
 
 def _create_payment(emulator: Any, order_id: uuid.UUID, amount: Any) -> str:
