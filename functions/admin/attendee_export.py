@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import io
 import uuid
+from collections import Counter
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
@@ -143,14 +144,17 @@ def event_tickets(session: Session, event_id: uuid.UUID, filters: TicketFilters)
         "pattern": _pattern(filters.search),
     }
     rows = list(session.execute(_EVENT_TICKETS, {**parameters, "limit": filters.limit, "offset": filters.offset}))
+    if filters.limit is None and not filters.offset:
+        # Every matching ticket is loaded (the CSV, the old client's list): count them rather than ask again.
+        groups = Counter((row.status, row.is_child) for row in rows)
+    else:
+        summary = session.execute(_EVENT_TICKET_SUMMARY, parameters)
+        groups = Counter({(row.status, row.is_child): int(row.tickets) for row in summary})
     by_status: dict[str, int] = {}
-    adults = children = 0
-    for row in session.execute(_EVENT_TICKET_SUMMARY, parameters):
-        by_status[row.status] = by_status.get(row.status, 0) + int(row.tickets)
-        if row.is_child:
-            children += int(row.tickets)
-        else:
-            adults += int(row.tickets)
+    for (status, _), tickets in groups.items():
+        by_status[status] = by_status.get(status, 0) + tickets
+    children = sum(tickets for (_, is_child), tickets in groups.items() if is_child)
+    adults = sum(groups.values()) - children
     return EventTickets(event, rows, TicketSummary(adults + children, adults, children, by_status))
 
 
