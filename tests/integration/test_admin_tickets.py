@@ -26,6 +26,11 @@ def tickets_of(identity: Identity, event_id, **query: str):
     return call("admin_event_tickets", "GET", TICKETS, {"event_id": str(event_id)}, query=query, token=identity.token)
 
 
+def children_export(identity: Identity, event_id):
+    route = "/api/v1/admin/events/{event_id}/tickets/children/export"
+    return call("admin_children_export", "GET", route, {"event_id": str(event_id)}, token=identity.token)
+
+
 def test_event_tickets_with_filters_and_summary(coordinator: Identity, known: KnownData) -> None:
     response = tickets_of(coordinator, known.events["A"])
     assert response.status == 200, response.body
@@ -84,24 +89,12 @@ def test_a_childs_age_is_counted_on_the_events_local_day(coordinator: Identity, 
     listed = tickets_of(coordinator, known.events["A"], is_child="true", ticket_status="issued").json()
     [child] = listed["tickets"]
     assert child["child_details"]["edad"] == 13
-    export = call(
-        "admin_children_export",
-        "GET",
-        "/api/v1/admin/events/{event_id}/tickets/children/export",
-        {"event_id": str(known.events["A"])},
-        token=coordinator.token,
-    ).json()
+    export = children_export(coordinator, known.events["A"]).json()
     assert {child["edad"] for child in export["children"] if child["fecha_nacimiento"] == "2016-05-04"} == {13}
 
 
 def test_children_export_and_global_children_list(coordinator: Identity, known: KnownData) -> None:
-    export = call(
-        "admin_children_export",
-        "GET",
-        "/api/v1/admin/events/{event_id}/tickets/children/export",
-        {"event_id": str(known.events["A"])},
-        token=coordinator.token,
-    )
+    export = children_export(coordinator, known.events["A"])
     assert export.status == 200, export.body
     children = export.json()["children"]
     assert sorted(child["ticket_status"] for child in children) == ["cancelled", "issued"]

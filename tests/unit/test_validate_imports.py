@@ -44,17 +44,22 @@ def test_every_handler_module_of_the_folder_is_checked() -> None:
     assert handlers == sorted(HANDLER_MODULES)
 
 
-@pytest.mark.parametrize("module", HANDLER_MODULES)
-def test_handler_module_loads_nothing_heavy(module: str) -> None:
+def loaded_modules(folder: Path, module: str) -> set[str]:
+    """What importing the handler module loads, in a fresh interpreter as Lambda would import it."""
     completed = subprocess.run(
-        [sys.executable, "-I", "-c", PROBE, str(VALIDATE_FOLDER), str(LAYER), module],
+        [sys.executable, "-I", "-c", PROBE, str(folder), str(LAYER), module],
         capture_output=True,
         text=True,
         env={"LANG": "C.UTF-8"},
         check=False,
     )
     assert completed.returncode == 0, completed.stderr
-    loaded = set(json.loads(completed.stdout.strip().splitlines()[-1]))
+    return set(json.loads(completed.stdout.strip().splitlines()[-1]))
+
+
+@pytest.mark.parametrize("module", HANDLER_MODULES)
+def test_handler_module_loads_nothing_heavy(module: str) -> None:
+    loaded = loaded_modules(VALIDATE_FOLDER, module)
     assert "crowdify.pg_connection" in loaded  # the probe does see what the module imports
     offending = sorted(
         name for name in loaded if any(name == banned or name.startswith(banned + ".") for banned in FORBIDDEN)
@@ -75,14 +80,6 @@ CORE_ONLY_HANDLERS = [
 
 @pytest.mark.parametrize(("folder", "module"), CORE_ONLY_HANDLERS)
 def test_core_only_handlers_do_not_load_the_orm(folder: str, module: str) -> None:
-    completed = subprocess.run(
-        [sys.executable, "-I", "-c", PROBE, str(REPOSITORY / "functions" / folder), str(LAYER), module],
-        capture_output=True,
-        text=True,
-        env={"LANG": "C.UTF-8"},
-        check=False,
-    )
-    assert completed.returncode == 0, completed.stderr
-    loaded = set(json.loads(completed.stdout.strip().splitlines()[-1]))
+    loaded = loaded_modules(REPOSITORY / "functions" / folder, module)
     assert "sqlalchemy" in loaded  # the probe does see what the module imports
     assert sorted(name for name in loaded if name == "sqlalchemy.orm" or name == "crowdify.models") == []
