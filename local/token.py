@@ -1,7 +1,8 @@
 """`make token ROLE=… [EMAIL=…]`: a backend JWT for a user of the running local stack.
 
-The user is created (or updated) with that role in the stack's database, and the bare JWT is the
-last line of the output (and the only line on stdout), so `make token ROLE=admin | tail -1` works.
+The user is created (or updated) with that role in the stack's database. Standard output is two lines a shell
+can capture: `user_id=<uuid>` (a purchase names its buyer), then the bare JWT, last, so that
+`make -s token ROLE=admin | tail -n1` is the token and `sed -n 's/^user_id=//p'` the id.
 """
 
 from __future__ import annotations
@@ -41,7 +42,8 @@ def main(arguments: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 1
-    print(f"{options.role} {email} (user {user_id})", file=sys.stderr)
+    print(f"{options.role} {email}", file=sys.stderr)
+    print(f"user_id={user_id}")
     print(issue_user_token(user_id, jwt_secret), flush=True)
     return 0
 

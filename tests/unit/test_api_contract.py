@@ -1,6 +1,6 @@
 """The API contract: the old web client's routes and fields are all here, and template and handlers agree.
 
-The reference is the old service's OpenAPI document (`../shared/reference/crowdify-gw-openapi.json`). For every
+The reference is the old service's OpenAPI document (`tests/contract/crowdify-gw-openapi.json`). For every
 route the web client uses: same method and path, every query parameter, every request field accepted with a type
 the client's value fits, every response field present with a type the client can read, and the same success status.
 """
@@ -18,7 +18,7 @@ from local.openapi import build_document, handler_modules
 from local.sam_template import SamTemplate
 
 REPOSITORY = Path(__file__).resolve().parents[2]
-REFERENCE = REPOSITORY.parent / "shared" / "reference" / "crowdify-gw-openapi.json"
+REFERENCE = REPOSITORY / "tests" / "contract" / "crowdify-gw-openapi.json"
 TEMPLATE = REPOSITORY / "template.yaml"
 # The old service's catch-all CORS preflight: API Gateway answers preflights itself.
 NOT_CLIENT_ROUTES = {("options", "/{full_path}")}
