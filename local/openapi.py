@@ -16,7 +16,8 @@ from local.sam_template import SamTemplate
 
 REPOSITORY = Path(__file__).resolve().parent.parent
 TEMPLATE = REPOSITORY / "template.yaml"
-OUTPUT = REPOSITORY / "openapi.json"
+# Built into the docs function, which serves it; `openapi.json` at the root is a link to it.
+OUTPUT = REPOSITORY / "functions" / "docs" / "openapi.json"
 TITLE = "Crowdify API"
 VERSION = "1.0.0"
 

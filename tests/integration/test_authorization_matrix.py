@@ -144,6 +144,9 @@ def pending_order_path(world: World) -> dict[str, str]:
 ROUTES: dict[str, RouteCall] = {
     "GET /health": RouteCall(PUBLIC),
     "GET /ready": RouteCall(PUBLIC),
+    "GET /docs": RouteCall(PUBLIC),
+    "GET /docs/{asset}": RouteCall(PUBLIC, lambda _world: {"asset": "swagger-ui.min.css"}),
+    "GET /openapi.json": RouteCall(PUBLIC),
     "GET /api/v1/events": RouteCall(PUBLIC),
     "GET /api/v1/events/{event_id}": RouteCall(PUBLIC, event_path),
     "POST /api/v1/events": RouteCall(
