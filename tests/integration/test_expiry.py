@@ -158,3 +158,21 @@ def test_a_sweep_short_of_time_stops_and_leaves_the_rest(
     result = expire_overdue_holds(payments(), lambda: 5.0).as_dict()
 
     assert result == {"expired": 0, "paid": 0, "left_for_next_run": 2}
+
+
+def test_the_scheduled_sweep_logs_at_info_only_when_it_did_something(
+    checkout: MercadoPagoEmulator, admin: Identity, buyer: Identity, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import expire_holds
+
+    expire_holds.logger.setLevel("INFO")
+    try:
+        capsys.readouterr()
+        assert expire_holds.lambda_handler({}, LambdaContext(function_name="expire_holds"))["expired"] == 0
+        assert capsys.readouterr().out == "", "a sweep that found nothing is quiet at INFO"
+
+        past_deadline(bought(buyer, create_event(admin, capacity_total=2)["id"]))
+        assert expire_holds.lambda_handler({}, LambdaContext(function_name="expire_holds"))["expired"] == 1
+        assert "expiry sweep done" in capsys.readouterr().out
+    finally:
+        expire_holds.logger.setLevel("WARNING")
