@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import base64
 import html
-import urllib.error
 from dataclasses import dataclass
 from datetime import datetime
-from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from crowdify.errors import DependencyUnavailable
+from crowdify.sendgrid_client import send_mail
 from crowdify.settings import Settings
 
 TEXTS: dict[str, dict[str, str]] = {
@@ -56,27 +54,7 @@ def language_of(settings: Settings) -> str:
 
 def send_ticket_email(settings: Settings, email: TicketEmail) -> str | None:
     """Send the email; returns SendGrid's message id. Any refusal or failure → DependencyUnavailable."""
-    from python_http_client.exceptions import HTTPError
-
-    mail = _mail(settings, email)
-    try:
-        response = _client(settings.sendgrid_api_key, settings.sendgrid_api_base_url, settings.sendgrid_timeout_seconds)
-        answer = response.send(mail)
-    except HTTPError as error:
-        raise DependencyUnavailable(f"SendGrid refused the email ({error.status_code})") from error
-    except (urllib.error.URLError, OSError) as error:
-        raise DependencyUnavailable(f"SendGrid is unavailable: {error}") from error
-    return answer.headers.get("X-Message-Id") if answer.headers else None
-
-
-@lru_cache(maxsize=2)
-def _client(api_key: str, host: str, timeout_seconds: float) -> Any:
-    from sendgrid import SendGridAPIClient
-
-    client = SendGridAPIClient(api_key=api_key, host=host)
-    # python_http_client passes its timeout to every request it builds; without one a hung SendGrid hangs us.
-    client.client.timeout = timeout_seconds
-    return client
+    return send_mail(settings, _mail(settings, email))
 
 
 def _mail(settings: Settings, email: TicketEmail) -> Any:
