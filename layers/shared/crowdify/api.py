@@ -20,6 +20,7 @@ from crowdify import errors, tracing
 from crowdify.auth import Caller, Transaction, require_caller
 from crowdify.json_encoding import to_json
 from crowdify.settings import get_settings
+from crowdify.untrusted_json import parse_untrusted_json
 
 logger = Logger()
 metrics = Metrics()
@@ -33,6 +34,7 @@ ERROR_STATUS: dict[type[errors.DomainError], HTTPStatus] = {
     errors.NotFound: HTTPStatus.NOT_FOUND,
     errors.Conflict: HTTPStatus.CONFLICT,
     errors.InvalidRequest: HTTPStatus.UNPROCESSABLE_ENTITY,
+    errors.MalformedRequest: HTTPStatus.BAD_REQUEST,
     errors.DependencyUnavailable: HTTPStatus.SERVICE_UNAVAILABLE,
 }
 
@@ -78,8 +80,11 @@ class SettingsCORS(CORSConfig):
 
 
 def api_app() -> APIGatewayHttpResolver:
-    """The resolver every route module uses: validation on, CORS from settings, errors mapped in one table."""
-    app = APIGatewayHttpResolver(enable_validation=True, cors=SettingsCORS(), serializer=to_json)
+    """The resolver every route module uses: validation on, CORS from settings, bodies read by
+    crowdify.untrusted_json, errors mapped in one table."""
+    app = APIGatewayHttpResolver(
+        enable_validation=True, cors=SettingsCORS(), serializer=to_json, json_body_deserializer=parse_untrusted_json
+    )
 
     @app.exception_handler(errors.DomainError)
     def domain_error(error: errors.DomainError) -> Response:
