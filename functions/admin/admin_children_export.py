@@ -4,17 +4,17 @@ client turns them into a spreadsheet (cancelled tickets included, with their sta
 from admin_schemas import ChildComprador, ChildExportData, ChildrenExportResponse, EventInfo
 from attendee_export import buyer_name, child_record, child_tickets, load_event
 
-from crowdify.api import api_app, caller_of, lambda_handler_for
+from crowdify.api import api_app, lambda_handler_for
 from crowdify.auth import MANAGER_ROLES
 from crowdify.identifiers import uuid_or_not_found
+from crowdify.route_access import signed_in
 from crowdify.sessions import db_session
 
-app = api_app()
+app = api_app(signed_in(*MANAGER_ROLES))
 
 
 @app.get("/api/v1/admin/events/<event_id>/tickets/children/export")
 def export_children(event_id: str) -> ChildrenExportResponse:
-    caller_of(app, *MANAGER_ROLES)
     with db_session() as session:
         event = load_event(session, uuid_or_not_found(event_id, "Event"))
         rows = child_tickets(session, event.id, None, with_cancelled=True)

@@ -6,19 +6,19 @@ from admin_schemas import ChildTicketInfo, GlobalChildTicketsResponse
 from attendee_export import child_record, child_tickets
 from aws_lambda_powertools.event_handler.openapi.params import Query
 
-from crowdify.api import api_app, caller_of, lambda_handler_for
+from crowdify.api import api_app, lambda_handler_for
 from crowdify.auth import MANAGER_ROLES
+from crowdify.route_access import signed_in
 from crowdify.sessions import db_session
 from crowdify.timezones import shown_in_zone
 
-app = api_app()
+app = api_app(signed_in(*MANAGER_ROLES))
 
 _FIELDS = tuple(name for name in ChildTicketInfo.model_fields if name not in ("ticket_id", "event_id", "event_name"))
 
 
 @app.get("/api/v1/admin/tickets/children")
 def get_children_tickets(search: Annotated[str | None, Query(max_length=200)] = None) -> GlobalChildTicketsResponse:
-    caller_of(app, *MANAGER_ROLES)
     with db_session() as session:
         rows = child_tickets(session, None, search, with_cancelled=False)
     tickets = []

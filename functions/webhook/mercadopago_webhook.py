@@ -4,9 +4,10 @@ from webhook_notification import PAYMENT_TOPIC, WebhookAnswer, read_notification
 
 from crowdify.api import api_app, lambda_handler_for
 from crowdify.payment_settlement import settle_payment
+from crowdify.route_access import PUBLIC
 from crowdify.settings import get_settings
 
-app = api_app()
+app = api_app(PUBLIC)
 
 
 @app.post("/api/v1/purchases/webhook")
