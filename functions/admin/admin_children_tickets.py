@@ -1,9 +1,10 @@
-"""GET /api/v1/admin/tickets/children — every event's valid child tickets, searchable by name, RUT or church."""
+"""GET /api/v1/admin/tickets/children — every event's valid child tickets, searchable by name, RUT or church; the
+web client exports them to a spreadsheet, so texts that would run as formulas come back neutralised as in the CSV."""
 
 from typing import Annotated
 
 from admin_schemas import ChildTicketInfo, GlobalChildTicketsResponse
-from attendee_export import child_record, child_tickets
+from attendee_export import child_record, child_tickets, spreadsheet_text, spreadsheet_values
 from aws_lambda_powertools.event_handler.openapi.params import Query
 
 from crowdify.api import api_app, lambda_handler_for
@@ -24,12 +25,12 @@ def get_children_tickets(search: Annotated[str | None, Query(max_length=200)] = 
     tickets = []
     for row in rows:
         starts_at = shown_in_zone(row.event_starts_at, row.event_timezone)
-        record = child_record(row, starts_at.date())
+        record = spreadsheet_values(child_record(row, starts_at.date()))
         tickets.append(
             ChildTicketInfo(
                 ticket_id=row.id,
                 event_id=row.event_id,
-                event_name=row.event_name,
+                event_name=spreadsheet_text(row.event_name),
                 event_date=starts_at.isoformat(),
                 issued_at=row.issued_at.isoformat(),
                 **{name: value for name, value in record.items() if name in _FIELDS},
