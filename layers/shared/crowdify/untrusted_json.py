@@ -15,6 +15,7 @@ from crowdify.errors import UnreadableBody
 logger = logging.getLogger(__name__)
 
 MAX_NESTING = 32
+_CONTAINERS = (dict, list)
 
 
 def parse_untrusted_json(text: str | bytes) -> Any:
@@ -29,17 +30,18 @@ def parse_untrusted_json(text: str | bytes) -> Any:
 
 
 def _nesting(value: Any) -> int:
-    """How many arrays and objects deep `value` goes; walked with a list, not recursion, for the same reason."""
-    deepest = 0
-    pending = [(value, 1)] if isinstance(value, dict | list) else []
-    while pending:
-        container, depth = pending.pop()
-        deepest = max(deepest, depth)
-        if deepest > MAX_NESTING:
-            break
-        children = container.values() if isinstance(container, dict) else container
-        pending.extend((child, depth + 1) for child in children if isinstance(child, dict | list))
-    return deepest
+    """How many arrays and objects deep `value` goes, counted level by level (no recursion, for the same reason);
+    stops counting past MAX_NESTING. json.loads makes only dicts and lists, so exact type checks are enough."""
+    level = [value] if type(value) in _CONTAINERS else []
+    depth = 0
+    while level and depth <= MAX_NESTING:
+        depth += 1
+        below: list[Any] = []
+        for container in level:
+            children = container.values() if type(container) is dict else container
+            below += [child for child in children if type(child) in _CONTAINERS]
+        level = below
+    return depth
 
 
 def _too_deep() -> UnreadableBody:
