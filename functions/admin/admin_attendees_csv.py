@@ -3,17 +3,17 @@
 from attendee_export import TicketFilters, attendees_csv, event_tickets
 from aws_lambda_powertools.event_handler import Response
 
-from crowdify.api import api_app, caller_of, lambda_handler_for
+from crowdify.api import api_app, lambda_handler_for
 from crowdify.auth import MANAGER_ROLES
 from crowdify.identifiers import uuid_or_not_found
+from crowdify.route_access import signed_in
 from crowdify.sessions import db_session
 
-app = api_app()
+app = api_app(signed_in(*MANAGER_ROLES))
 
 
 @app.get("/api/v1/admin/events/<event_id>/tickets.csv")
 def get_attendees_csv(event_id: str) -> Response[str]:
-    caller_of(app, *MANAGER_ROLES)
     with db_session() as session:
         tickets = event_tickets(session, uuid_or_not_found(event_id, "Event"), TicketFilters())
     return Response(

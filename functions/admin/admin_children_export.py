@@ -1,34 +1,38 @@
 """GET /api/v1/admin/events/{event_id}/tickets/children/export — the children's records of one event, as the old
-client turns them into a spreadsheet (cancelled tickets included, with their status)."""
+client turns them into a spreadsheet (cancelled tickets included, with their status); texts that a spreadsheet
+would run as formulas come back neutralised as in the CSV."""
 
 from admin_schemas import ChildComprador, ChildExportData, ChildrenExportResponse, EventInfo
-from attendee_export import buyer_name, child_record, child_tickets, load_event
+from attendee_export import buyer_name, child_record, child_tickets, load_event, spreadsheet_text, spreadsheet_values
 
-from crowdify.api import api_app, caller_of, lambda_handler_for
+from crowdify.api import api_app, lambda_handler_for
 from crowdify.auth import MANAGER_ROLES
 from crowdify.identifiers import uuid_or_not_found
+from crowdify.route_access import signed_in
 from crowdify.sessions import db_session
 
-app = api_app()
+app = api_app(signed_in(*MANAGER_ROLES))
 
 
 @app.get("/api/v1/admin/events/<event_id>/tickets/children/export")
 def export_children(event_id: str) -> ChildrenExportResponse:
-    caller_of(app, *MANAGER_ROLES)
     with db_session() as session:
         event = load_event(session, uuid_or_not_found(event_id, "Event"))
         rows = child_tickets(session, event.id, None, with_cancelled=True)
     event_day = event.local_day
     children = [
         ChildExportData(
-            **child_record(row, event_day),
+            **spreadsheet_values(child_record(row, event_day)),
             ticket_id=row.id,
             ticket_status=row.status,
-            comprador=ChildComprador(nombre=buyer_name(row), email=row.user_email or row.buyer_email or ""),
+            comprador=ChildComprador(
+                nombre=spreadsheet_text(buyer_name(row)),
+                email=spreadsheet_text(row.user_email or row.buyer_email or ""),
+            ),
         )
         for row in rows
     ]
-    return ChildrenExportResponse(event=EventInfo(id=event.id, name=event.name), children=children)
+    return ChildrenExportResponse(event=EventInfo(id=event.id, name=spreadsheet_text(event.name)), children=children)
 
 
 lambda_handler = lambda_handler_for(app)

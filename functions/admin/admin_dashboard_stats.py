@@ -7,13 +7,14 @@ from admin_schemas import CurrencyStats, DashboardStatsResponse, StatsPeriod
 from admin_stats import CurrencyFigures, dashboard_figures
 from aws_lambda_powertools.event_handler.openapi.params import Query
 
-from crowdify.api import api_app, caller_of, lambda_handler_for
+from crowdify.api import api_app, lambda_handler_for
 from crowdify.errors import InvalidRequest
+from crowdify.route_access import signed_in
 from crowdify.sessions import db_session
 from crowdify.settings import get_settings
 from crowdify.timezones import in_event_zone
 
-app = api_app()
+app = api_app(signed_in("admin"))
 
 
 @app.get("/api/v1/admin/stats")
@@ -21,7 +22,6 @@ def get_dashboard_stats(
     date_from: Annotated[datetime | None, Query()] = None,
     date_to: Annotated[datetime | None, Query()] = None,
 ) -> DashboardStatsResponse:
-    caller_of(app, "admin")
     settings = get_settings()
     # Naive bounds are wall-clock time in the installation's default zone, like event times.
     date_from = in_event_zone(date_from, settings.default_timezone)

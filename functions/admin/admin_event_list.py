@@ -7,11 +7,12 @@ from admin_stats import events_overview
 from admin_stats_responses import admin_event_response
 from aws_lambda_powertools.event_handler.openapi.params import Query
 
-from crowdify.api import api_app, caller_of, lambda_handler_for
+from crowdify.api import api_app, lambda_handler_for
 from crowdify.auth import MANAGER_ROLES
+from crowdify.route_access import signed_in
 from crowdify.sessions import db_session
 
-app = api_app()
+app = api_app(signed_in(*MANAGER_ROLES))
 
 
 @app.get("/api/v1/admin/events")
@@ -19,7 +20,6 @@ def get_admin_events(
     event_status: Annotated[Literal["all", "upcoming", "ongoing", "past"], Query()] = "all",
     sort: Annotated[Literal["starts_at_desc", "starts_at_asc", "revenue_desc"], Query()] = "starts_at_desc",
 ) -> AdminEventsListResponse:
-    caller_of(app, *MANAGER_ROLES)
     with db_session() as session:
         events = events_overview(session, event_status, sort)
     return AdminEventsListResponse(events=[admin_event_response(figures) for figures in events])

@@ -4,17 +4,17 @@ from admin_schemas import EventDetailStatsResponse
 from admin_stats import event_detail
 from admin_stats_responses import event_detail_response
 
-from crowdify.api import api_app, caller_of, lambda_handler_for
+from crowdify.api import api_app, lambda_handler_for
 from crowdify.auth import MANAGER_ROLES
 from crowdify.identifiers import uuid_or_not_found
+from crowdify.route_access import signed_in
 from crowdify.sessions import db_session
 
-app = api_app()
+app = api_app(signed_in(*MANAGER_ROLES))
 
 
 @app.get("/api/v1/admin/events/<event_id>/stats")
 def get_event_stats(event_id: str) -> EventDetailStatsResponse:
-    caller_of(app, *MANAGER_ROLES)
     with db_session() as session:
         detail = event_detail(session, uuid_or_not_found(event_id, "Event"))
     return event_detail_response(detail)

@@ -16,13 +16,14 @@ from admin_schemas import (
 from attendee_export import TicketFilters, child_record, event_tickets
 from aws_lambda_powertools.event_handler.openapi.params import Query
 
-from crowdify.api import api_app, caller_of, lambda_handler_for
+from crowdify.api import api_app, lambda_handler_for
 from crowdify.auth import MANAGER_ROLES
 from crowdify.identifiers import uuid_or_not_found
+from crowdify.route_access import signed_in
 from crowdify.sessions import db_session
 from crowdify.statuses import TICKET_STATUSES
 
-app = api_app()
+app = api_app(signed_in(*MANAGER_ROLES))
 
 TicketStatus = Literal[TICKET_STATUSES]  # type: ignore[valid-type]
 
@@ -37,7 +38,6 @@ def get_event_tickets(
     limit: Annotated[int | None, Query(ge=1, le=10_000)] = None,
     offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
 ) -> AdminTicketsListResponse:
-    caller_of(app, *MANAGER_ROLES)
     filters = TicketFilters(ticket_status, is_child, search, limit, offset)
     with db_session() as session:
         found = event_tickets(session, uuid_or_not_found(event_id, "Event"), filters)

@@ -8,14 +8,15 @@ from admin_schemas import AdminOrderDetail, ConfirmOrderRequest
 from crowdify.api import api_app, caller_of, lambda_handler_for
 from crowdify.identifiers import uuid_or_not_found
 from crowdify.outbox import publish_after_commit
+from crowdify.route_access import signed_in
 from crowdify.sessions import db_session
 
-app = api_app()
+app = api_app(signed_in("admin"))
 
 
 @app.post("/api/v1/admin/orders/<order_id>/confirm")
 def post_confirm(order_id: str, body: ConfirmOrderRequest) -> AdminOrderDetail:
-    caller = caller_of(app, "admin")
+    caller = caller_of(app)
     order_uuid = uuid_or_not_found(order_id, "Order")
     with db_session() as session:
         message = confirm_order(session, order_uuid, body.reason, body.payment_reference, caller.id)

@@ -5,17 +5,17 @@ from admin_order_responses import order_detail_response
 from admin_orders import order_detail
 from admin_schemas import AdminOrderDetail
 
-from crowdify.api import api_app, caller_of, lambda_handler_for
+from crowdify.api import api_app, lambda_handler_for
 from crowdify.auth import MANAGER_ROLES
 from crowdify.identifiers import uuid_or_not_found
+from crowdify.route_access import signed_in
 from crowdify.sessions import db_session
 
-app = api_app()
+app = api_app(signed_in(*MANAGER_ROLES))
 
 
 @app.get("/api/v1/admin/orders/<order_id>")
 def get_order(order_id: str) -> AdminOrderDetail:
-    caller_of(app, *MANAGER_ROLES)
     with db_session() as session:
         return order_detail_response(order_detail(session, uuid_or_not_found(order_id, "Order")))
 

@@ -8,11 +8,12 @@ from admin_orders import OrderFilters, list_orders
 from admin_schemas import AdminOrdersListResponse, OrderStatus
 from aws_lambda_powertools.event_handler.openapi.params import Query
 
-from crowdify.api import api_app, caller_of, lambda_handler_for
+from crowdify.api import api_app, lambda_handler_for
 from crowdify.auth import MANAGER_ROLES
+from crowdify.route_access import signed_in
 from crowdify.sessions import db_session
 
-app = api_app()
+app = api_app(signed_in(*MANAGER_ROLES))
 
 
 @app.get("/api/v1/admin/orders")
@@ -23,7 +24,6 @@ def get_orders(
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
 ) -> AdminOrdersListResponse:
-    caller_of(app, *MANAGER_ROLES)
     with db_session() as session:
         page = list_orders(session, OrderFilters(event_id, status, buyer_email, limit, offset))
         orders = [order_summary(row) for row in page.rows]

@@ -16,9 +16,10 @@ from crowdify.admin_refunds import refund_order
 from crowdify.api import api_app, caller_of, idempotency_key, lambda_handler_for
 from crowdify.identifiers import uuid_or_not_found
 from crowdify.payments import payments
+from crowdify.route_access import signed_in
 from crowdify.sessions import db_session
 
-app = api_app()
+app = api_app(signed_in("admin"))
 
 
 def _idempotency_key(body: RefundRequest) -> str:
@@ -29,7 +30,7 @@ def _idempotency_key(body: RefundRequest) -> str:
 
 @app.post("/api/v1/admin/orders/<order_id>/refund")
 def post_refund(order_id: str, body: RefundRequest) -> AdminOrderDetail:
-    caller = caller_of(app, "admin")
+    caller = caller_of(app)
     order_uuid = uuid_or_not_found(order_id, "Order")
     refund_order(payments(), order_uuid, body.amount, body.ticket_ids, body.reason, _idempotency_key(body), caller.id)
     with db_session() as session:

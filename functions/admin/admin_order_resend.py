@@ -8,14 +8,15 @@ from crowdify.api import api_app, caller_of, lambda_handler_for
 from crowdify.auth import MANAGER_ROLES
 from crowdify.identifiers import uuid_or_not_found
 from crowdify.outbox import publish_after_commit
+from crowdify.route_access import signed_in
 from crowdify.sessions import db_session
 
-app = api_app()
+app = api_app(signed_in(*MANAGER_ROLES))
 
 
 @app.post("/api/v1/admin/orders/<order_id>/resend", status_code=202)
 def post_resend(order_id: str) -> ResendResponse:
-    caller = caller_of(app, *MANAGER_ROLES)
+    caller = caller_of(app)
     order_uuid = uuid_or_not_found(order_id, "Order")
     with db_session() as session:
         message = resend_tickets(session, order_uuid, caller.id)

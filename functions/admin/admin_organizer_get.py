@@ -3,15 +3,15 @@
 from admin_schemas import OrganizerResponse
 from organizer_profile import get_organizer
 
-from crowdify.api import api_app, caller_of, lambda_handler_for
+from crowdify.api import api_app, lambda_handler_for
+from crowdify.route_access import signed_in
 from crowdify.sessions import db_session
 
-app = api_app()
+app = api_app(signed_in("admin"))
 
 
 @app.get("/api/v1/admin/organizer")
 def get_organizer_info() -> OrganizerResponse:
-    caller_of(app, "admin")
     with db_session() as session:
         return OrganizerResponse.model_validate(get_organizer(session), from_attributes=True)
 

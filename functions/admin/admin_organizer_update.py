@@ -4,14 +4,15 @@ from admin_schemas import OrganizerResponse, OrganizerUpdate
 from organizer_profile import update_organizer
 
 from crowdify.api import api_app, caller_of, lambda_handler_for
+from crowdify.route_access import signed_in
 from crowdify.sessions import db_session
 
-app = api_app()
+app = api_app(signed_in("admin"))
 
 
 @app.put("/api/v1/admin/organizer")
 def put_organizer(body: OrganizerUpdate) -> OrganizerResponse:
-    caller = caller_of(app, "admin")
+    caller = caller_of(app)
     with db_session() as session:
         organizer = update_organizer(session, body.model_dump(exclude_unset=True), caller.id)
         return OrganizerResponse.model_validate(organizer, from_attributes=True)

@@ -8,14 +8,15 @@ from admin_schemas import CreateScannerRequest, ScannerResponse
 from user_roles import add_scanner, new_scanner_id, promote_to_scanner
 
 from crowdify.api import api_app, caller_of, lambda_handler_for
+from crowdify.route_access import signed_in
 from crowdify.sessions import db_session
 
-app = api_app()
+app = api_app(signed_in("admin"))
 
 
 @app.post("/api/v1/admin/scanners", status_code=201)
 def post_scanner(body: CreateScannerRequest) -> ScannerResponse:
-    caller = caller_of(app, "admin")
+    caller = caller_of(app)
     with db_session() as session:
         promoted = promote_to_scanner(session, body.email, body.first_name, body.last_name, caller.id)
         if promoted is not None:

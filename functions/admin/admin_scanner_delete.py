@@ -5,14 +5,15 @@ from user_roles import remove_scanner
 
 from crowdify.api import api_app, caller_of, lambda_handler_for
 from crowdify.identifiers import uuid_or_not_found
+from crowdify.route_access import signed_in
 from crowdify.sessions import db_session
 
-app = api_app()
+app = api_app(signed_in("admin"))
 
 
 @app.delete("/api/v1/admin/scanners/<scanner_id>")
 def delete_scanner(scanner_id: str) -> DeleteScannerResponse:
-    caller = caller_of(app, "admin")
+    caller = caller_of(app)
     with db_session() as session:
         user = remove_scanner(session, uuid_or_not_found(scanner_id, "Scanner"), caller.id)
     return DeleteScannerResponse(message="Scanner role removed; the user is now a regular user", user_id=user.id)

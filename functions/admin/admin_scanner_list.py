@@ -3,15 +3,15 @@
 from admin_schemas import ScannerResponse, ScannersListResponse
 from user_roles import list_scanners
 
-from crowdify.api import api_app, caller_of, lambda_handler_for
+from crowdify.api import api_app, lambda_handler_for
+from crowdify.route_access import signed_in
 from crowdify.sessions import db_session
 
-app = api_app()
+app = api_app(signed_in("admin"))
 
 
 @app.get("/api/v1/admin/scanners")
 def get_scanners() -> ScannersListResponse:
-    caller_of(app, "admin")
     with db_session() as session:
         scanners = [ScannerResponse.model_validate(user, from_attributes=True) for user in list_scanners(session)]
     return ScannersListResponse(scanners=scanners)

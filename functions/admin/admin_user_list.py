@@ -6,11 +6,12 @@ from admin_schemas import UserResponse, UsersListResponse
 from aws_lambda_powertools.event_handler.openapi.params import Query
 from user_roles import list_users
 
-from crowdify.api import api_app, caller_of, lambda_handler_for
+from crowdify.api import api_app, lambda_handler_for
+from crowdify.route_access import signed_in
 from crowdify.sessions import db_session
 from crowdify.statuses import ROLES
 
-app = api_app()
+app = api_app(signed_in("admin"))
 
 RoleFilter = Literal[(*ROLES, "all")]  # type: ignore[valid-type]
 
@@ -22,7 +23,6 @@ def get_users(
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
     offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
 ) -> UsersListResponse:
-    caller_of(app, "admin")
     with db_session() as session:
         page = list_users(session, role, search, limit, offset)
         users = [UserResponse.model_validate(user, from_attributes=True) for user in page.users]

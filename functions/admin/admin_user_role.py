@@ -5,14 +5,15 @@ from user_roles import change_role
 
 from crowdify.api import api_app, caller_of, lambda_handler_for
 from crowdify.identifiers import uuid_or_not_found
+from crowdify.route_access import signed_in
 from crowdify.sessions import db_session
 
-app = api_app()
+app = api_app(signed_in("admin"))
 
 
 @app.put("/api/v1/admin/users/<user_id>/role")
 def put_user_role(user_id: str, body: UpdateUserRoleRequest) -> UserResponse:
-    caller = caller_of(app, "admin")
+    caller = caller_of(app)
     with db_session() as session:
         user = change_role(session, uuid_or_not_found(user_id, "User"), body.role, caller.id)
         return UserResponse.model_validate(user, from_attributes=True)

@@ -269,9 +269,24 @@ CSV_HEADER = (
 _FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
+def spreadsheet_text(text: str) -> str:
+    return "'" + text if text.startswith(_FORMULA_STARTS) else text
+
+
 def spreadsheet_safe(value: Any) -> str:
-    cell = "" if value is None else str(value)
-    return "'" + cell if cell.startswith(_FORMULA_STARTS) else cell
+    """One CSV cell."""
+    return "" if value is None else spreadsheet_text(str(value))
+
+
+def spreadsheet_values(value: Any) -> Any:
+    """JSON the web client turns into a spreadsheet: every text in it made safe, numbers, booleans and nulls kept."""
+    if isinstance(value, str):
+        return spreadsheet_text(value)
+    if isinstance(value, dict):
+        return {key: spreadsheet_values(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [spreadsheet_values(item) for item in value]
+    return value
 
 
 def attendees_csv(tickets: EventTickets) -> str:

@@ -6,14 +6,15 @@ from scanner_devices import create_device, device_response
 
 from crowdify.api import api_app, caller_of, lambda_handler_for
 from crowdify.auth import MANAGER_ROLES
+from crowdify.route_access import signed_in
 from crowdify.sessions import db_session
 
-app = api_app()
+app = api_app(signed_in(*MANAGER_ROLES))
 
 
 @app.post("/api/v1/admin/scanner-devices", status_code=201)
 def post_scanner_device(body: ScannerDeviceCreate) -> Response[CreatedScannerDevice]:
-    caller = caller_of(app, *MANAGER_ROLES)
+    caller = caller_of(app)
     with db_session() as session:
         issued = create_device(session, body, caller.id)
         created = CreatedScannerDevice(**device_response(issued.device).model_dump(), token=issued.token)

@@ -1,8 +1,9 @@
 """GET /health — liveness: the function runs. No dependency is touched."""
 
 from crowdify.api import api_app, lambda_handler_for
+from crowdify.route_access import PUBLIC
 
-app = api_app()
+app = api_app(PUBLIC)
 
 
 @app.get("/health")

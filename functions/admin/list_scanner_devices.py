@@ -7,11 +7,12 @@ from aws_lambda_powertools.event_handler.openapi.params import Query
 from scanner_device_schemas import ScannerDeviceList
 from scanner_devices import device_response, list_devices
 
-from crowdify.api import api_app, caller_of, lambda_handler_for
+from crowdify.api import api_app, lambda_handler_for
 from crowdify.auth import MANAGER_ROLES
+from crowdify.route_access import signed_in
 from crowdify.sessions import db_session
 
-app = api_app()
+app = api_app(signed_in(*MANAGER_ROLES))
 
 
 @app.get("/api/v1/admin/scanner-devices")
@@ -19,7 +20,6 @@ def get_scanner_devices(
     event_id: Annotated[uuid.UUID | None, Query()] = None,
     include_inactive: Annotated[bool, Query()] = True,
 ) -> ScannerDeviceList:
-    caller_of(app, *MANAGER_ROLES)
     with db_session() as session:
         return ScannerDeviceList(
             devices=[device_response(device) for device in list_devices(session, event_id, include_inactive)]

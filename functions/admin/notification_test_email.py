@@ -5,18 +5,18 @@ from typing import Annotated
 from aws_lambda_powertools.event_handler.openapi.params import Query
 from email_probe import send_test_email
 
-from crowdify.api import api_app, caller_of, lambda_handler_for
+from crowdify.api import api_app, lambda_handler_for
 from crowdify.email_address import EMAIL_ADDRESS_PATTERN
+from crowdify.route_access import signed_in
 from crowdify.settings import get_settings
 
-app = api_app()
+app = api_app(signed_in("admin"))
 
 
 @app.post("/api/v1/notifications/test-email")
 def post_test_email(
     to_email: Annotated[str, Query(max_length=320, pattern=EMAIL_ADDRESS_PATTERN)],
 ) -> dict[str, str | None]:
-    caller_of(app, "admin")
     message_id = send_test_email(get_settings(), to_email)
     return {"message": f"Test email sent to {to_email}", "to_email": to_email, "message_id": message_id}
 

@@ -16,9 +16,10 @@ from sqlalchemy import text
 from crowdify.api import api_app, lambda_handler_for, logger
 from crowdify.database import transaction
 from crowdify.errors import DependencyUnavailable
+from crowdify.route_access import PUBLIC
 from crowdify.settings import get_settings
 
-app = api_app()
+app = api_app(PUBLIC)
 
 OK = "ok"
 UNAVAILABLE = "unavailable"

@@ -6,14 +6,15 @@ from scanner_devices import device_response, revoke_device
 from crowdify.api import api_app, caller_of, lambda_handler_for
 from crowdify.auth import MANAGER_ROLES
 from crowdify.identifiers import uuid_or_not_found
+from crowdify.route_access import signed_in
 from crowdify.sessions import db_session
 
-app = api_app()
+app = api_app(signed_in(*MANAGER_ROLES))
 
 
 @app.delete("/api/v1/admin/scanner-devices/<device_id>")
 def delete_scanner_device(device_id: str) -> ScannerDeviceResponse:
-    caller = caller_of(app, *MANAGER_ROLES)
+    caller = caller_of(app)
     with db_session() as session:
         device = revoke_device(session, uuid_or_not_found(device_id, "Scanner device"), caller.id)
         return device_response(device)

@@ -13,6 +13,7 @@ from aws_lambda_powertools.event_handler.openapi import swagger_ui
 
 from crowdify.api import api_app, lambda_handler_for
 from crowdify.errors import NotFound
+from crowdify.route_access import PUBLIC
 
 DOCUMENT = Path(__file__).with_name("openapi.json")
 SWAGGER_UI = Path(swagger_ui.__file__).parent
@@ -43,7 +44,7 @@ PAGE = """<!DOCTYPE html>
 </html>
 """
 
-app = api_app()
+app = api_app(PUBLIC)
 
 
 @app.get("/docs", include_in_schema=False)

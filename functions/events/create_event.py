@@ -6,14 +6,15 @@ from event_schemas import EventCreate, EventResponse
 
 from crowdify.api import api_app, caller_of, lambda_handler_for
 from crowdify.auth import MANAGER_ROLES
+from crowdify.route_access import signed_in
 from crowdify.sessions import db_session
 
-app = api_app()
+app = api_app(signed_in(*MANAGER_ROLES))
 
 
 @app.post("/api/v1/events", status_code=201)
 def post_event(body: EventCreate) -> EventResponse:
-    caller = caller_of(app, *MANAGER_ROLES)
+    caller = caller_of(app)
     with db_session() as session:
         return event_response(create_event(session, body, caller.id))
 

@@ -5,14 +5,15 @@ from event_catalog import delete_event
 
 from crowdify.api import api_app, caller_of, lambda_handler_for
 from crowdify.identifiers import uuid_or_not_found
+from crowdify.route_access import signed_in
 from crowdify.sessions import db_session
 
-app = api_app()
+app = api_app(signed_in("admin"))
 
 
 @app.delete("/api/v1/events/<event_id>", status_code=204)
 def remove_event(event_id: str) -> Response[None]:
-    caller = caller_of(app, "admin")
+    caller = caller_of(app)
     with db_session() as session:
         delete_event(session, uuid_or_not_found(event_id, "Event"), caller.id)
     return Response(status_code=204, body="")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 from decimal import Decimal
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
@@ -64,7 +64,7 @@ class EventUpdate(BaseModel):
     ends_at: datetime | None = None
     capacity_total: int | None = Field(default=None, ge=0, le=1_000_000)
     # Accepted only to say why it cannot be written: it is derived from capacity, sales and holds.
-    capacity_available: Any = None
+    capacity_available: int | None = None
     allow_children: bool | None = None
     category: Annotated[str | None, StringConstraints(strip_whitespace=True, max_length=100)] = None
     description: OptionalText = None

@@ -10,9 +10,10 @@ from event_schemas import EventResponse
 
 from crowdify.api import api_app, lambda_handler_for
 from crowdify.auth import MANAGER_ROLES, authenticate
+from crowdify.route_access import PUBLIC
 from crowdify.sessions import db_session
 
-app = api_app()
+app = api_app(PUBLIC)
 
 
 @app.get("/api/v1/events")

@@ -7,14 +7,15 @@ from event_schemas import TicketTypeResponse, TicketTypeUpdate
 from crowdify.api import api_app, caller_of, lambda_handler_for
 from crowdify.auth import MANAGER_ROLES
 from crowdify.identifiers import uuid_or_not_found
+from crowdify.route_access import signed_in
 from crowdify.sessions import db_session
 
-app = api_app()
+app = api_app(signed_in(*MANAGER_ROLES))
 
 
 @app.put("/api/v1/events/<event_id>/ticket-types/<ticket_type_id>")
 def put_ticket_type(event_id: str, ticket_type_id: str, body: TicketTypeUpdate) -> TicketTypeResponse:
-    caller = caller_of(app, *MANAGER_ROLES)
+    caller = caller_of(app)
     with db_session() as session:
         ticket_type, view = update_ticket_type(
             session,

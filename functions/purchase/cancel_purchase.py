@@ -6,8 +6,9 @@ from purchase_schemas import OrderStatusResponse
 from crowdify.api import api_app, caller_of, lambda_handler_for
 from crowdify.database import transaction
 from crowdify.identifiers import uuid_or_not_found
+from crowdify.route_access import signed_in
 
-app = api_app()
+app = api_app(signed_in())
 
 
 @app.post("/api/v1/purchases/<order_id>/cancel")

@@ -6,14 +6,15 @@ from purchases import purchase
 
 from crowdify import pg_connection
 from crowdify.api import api_app, caller_of, idempotency_key, lambda_handler_for
+from crowdify.route_access import signed_in
 from crowdify.settings import get_settings
 
-app = api_app()
+app = api_app(signed_in(transaction=pg_connection.transaction))
 
 
 @app.post("/api/v1/purchases")
 def post_purchase(body: PurchaseRequest) -> PurchaseResponse:
-    caller = caller_of(app, transaction=pg_connection.transaction)
+    caller = caller_of(app)
     placed = purchase(
         caller, body, idempotency_key(app, body.idempotency_key, MAX_IDEMPOTENCY_KEY_LENGTH), _public_base_url()
     )

@@ -19,9 +19,10 @@ from crowdify.backend_tokens import DOWNLOAD_TOKEN, decode_backend_token
 from crowdify.database import transaction
 from crowdify.errors import NotAuthenticated, NotFound
 from crowdify.identifiers import uuid_or_not_found
+from crowdify.route_access import signed_in
 from crowdify.settings import get_settings
 
-app = api_app()
+app = api_app(signed_in(link_parameter="t"))
 
 # Long enough to start a download, short enough that a leaked URL is soon useless.
 PRESIGNED_URL_SECONDS = 300

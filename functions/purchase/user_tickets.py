@@ -5,9 +5,10 @@ from purchase_orders import user_tickets
 from crowdify.api import api_app, caller_of, lambda_handler_for
 from crowdify.database import transaction
 from crowdify.identifiers import uuid_or_not_found
+from crowdify.route_access import signed_in
 from crowdify.ticket_views import TicketResponse
 
-app = api_app()
+app = api_app(signed_in())
 
 
 @app.get("/api/v1/tickets/user/<user_id>")

@@ -5,14 +5,15 @@ from ticket_lookup import ticket_for
 from crowdify.api import api_app, caller_of, lambda_handler_for
 from crowdify.identifiers import uuid_or_not_found
 from crowdify.pg_connection import transaction
+from crowdify.route_access import signed_in
 from crowdify.ticket_views import TicketResponse
 
-app = api_app()
+app = api_app(signed_in(allow_device=True, transaction=transaction))
 
 
 @app.get("/api/v1/tickets/<ticket_id>")
 def get_ticket(ticket_id: str) -> TicketResponse:
-    caller = caller_of(app, allow_device=True, transaction=transaction)
+    caller = caller_of(app)
     with transaction() as connection:
         return ticket_for(connection, caller, uuid_or_not_found(ticket_id, "Ticket"))
 

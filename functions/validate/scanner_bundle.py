@@ -16,13 +16,14 @@ from crowdify.auth import STAFF_ROLES
 from crowdify.errors import Forbidden
 from crowdify.identifiers import uuid_or_not_found
 from crowdify.pg_connection import transaction
+from crowdify.route_access import signed_in
 
-app = api_app()
+app = api_app(signed_in(*STAFF_ROLES, allow_device=True, transaction=transaction))
 
 
 @app.get("/api/v1/events/<event_id>/scanner-bundle")
 def get_scanner_bundle(event_id: str, include_used: Annotated[bool, Query()] = False) -> Response[ScannerBundle | None]:
-    caller = caller_of(app, *STAFF_ROLES, allow_device=True, transaction=transaction)
+    caller = caller_of(app)
     event = uuid_or_not_found(event_id, "Event")
     if caller.is_device and not caller.may_scan_event(event):
         raise Forbidden("This scanner device is not issued for this event")

@@ -6,13 +6,14 @@ from validate_schemas import SyncRequest, SyncResponse
 from crowdify.api import api_app, caller_of, lambda_handler_for
 from crowdify.auth import STAFF_ROLES
 from crowdify.pg_connection import transaction
+from crowdify.route_access import signed_in
 
-app = api_app()
+app = api_app(signed_in(*STAFF_ROLES, allow_device=True, transaction=transaction))
 
 
 @app.post("/api/v1/tickets/sync")
 def sync_tickets(body: SyncRequest) -> SyncResponse:
-    caller = caller_of(app, *STAFF_ROLES, allow_device=True, transaction=transaction)
+    caller = caller_of(app)
     scans = [
         Scan(
             qr_signature=scan.qr_signature,

@@ -8,8 +8,10 @@ from checkin import Scan, check_in, scanner_from_headers
 from validate_schemas import TicketValidationRequest, TicketValidationResponse
 
 from crowdify.api import api_app, lambda_handler_for
+from crowdify.auth import STAFF_ROLES
+from crowdify.route_access import signed_in
 
-app = api_app()
+app = api_app(signed_in(*STAFF_ROLES, allow_device=True, role_checked_by_route=True))
 
 
 @app.post("/api/v1/tickets/validate")

@@ -1,19 +1,20 @@
 """POST /api/v1/purchases/webhook: MercadoPago's payment notifications (public, signed with x-signature)."""
 
-from webhook_notification import PAYMENT_TOPIC, WebhookAnswer, read_notification, verify_notification
+from webhook_notification import PAYMENT_TOPIC, WebhookAnswer, read_notification, signed_data_id, verify_notification
 
 from crowdify.api import api_app, lambda_handler_for
 from crowdify.payment_settlement import settle_payment
+from crowdify.route_access import PUBLIC
 from crowdify.settings import get_settings
 
-app = api_app()
+app = api_app(PUBLIC)
 
 
 @app.post("/api/v1/purchases/webhook")
 def mercadopago_webhook() -> WebhookAnswer:
     event = app.current_event
+    verify_notification(get_settings(), event.headers, signed_data_id(event.query_string_parameters))
     notification = read_notification(event.query_string_parameters, event.decoded_body)
-    verify_notification(get_settings(), event.headers, notification)
     if notification.topic != PAYMENT_TOPIC:
         return WebhookAnswer(action="ignored")
     outcome = settle_payment(notification.payment_id())

@@ -6,7 +6,6 @@ fetched from MercadoPago before anything is applied.
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 from collections.abc import Mapping
@@ -15,8 +14,9 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from crowdify.errors import InvalidRequest, NotAuthenticated
+from crowdify.errors import InvalidRequest, MalformedRequest, NotAuthenticated, UnreadableBody
 from crowdify.settings import Settings
+from crowdify.untrusted_json import parse_untrusted_json
 from crowdify.webhook_signature import verify_signature
 
 logger = logging.getLogger(__name__)
@@ -44,27 +44,16 @@ class Notification:
         return self.data_id
 
 
-def read_notification(query: Mapping[str, str] | None, body: str | None) -> Notification:
-    """`data.id` and `type` from the query string (what MercadoPago signs) or else the JSON body.
+def signed_data_id(query: Mapping[str, str] | None) -> str | None:
+    """The data.id MercadoPago signs: the query string's (its notification_url carries `data.id`)."""
+    return _text((query or {}).get("data.id"))
 
-    When both name a data.id they must agree: the signature covers the query's, and the body must not be able to
-    point the work at another payment.
+
+def verify_notification(settings: Settings, headers: Mapping[str, str] | None, data_id: str | None) -> None:
+    """Raise NotAuthenticated (401) unless `x-signature` signs `data_id` with the webhook secret.
+
+    Called before the body is read: an unsigned request gets no parsing at all.
     """
-    query = query or {}
-    payload = _json_object(body)
-    data = payload.get("data") if isinstance(payload.get("data"), dict) else {}
-    body_data_id = _text(data.get("id"))
-    query_data_id = _text(query.get("data.id"))
-    if query_data_id is not None and body_data_id is not None and query_data_id != body_data_id:
-        raise NotAuthenticated("The notification does not match its signature")
-    return Notification(
-        topic=_text(query.get("type")) or _text(payload.get("type")) or _text(query.get("topic")),
-        data_id=query_data_id or body_data_id,
-    )
-
-
-def verify_notification(settings: Settings, headers: Mapping[str, str] | None, notification: Notification) -> None:
-    """Raise NotAuthenticated (401) unless `x-signature` signs this notification's data.id with the webhook secret."""
     lowered = {name.lower(): value for name, value in (headers or {}).items()}
     secret = settings.mercadopago_webhook_secret
     if not secret:
@@ -72,21 +61,40 @@ def verify_notification(settings: Settings, headers: Mapping[str, str] | None, n
             return
         logger.error("MERCADOPAGO_WEBHOOK_SECRET is not set: every notification is refused")
         raise NotAuthenticated("The notification is not signed")
-    if not verify_signature(secret, lowered.get("x-signature"), lowered.get("x-request-id"), notification.data_id):
+    if not verify_signature(secret, lowered.get("x-signature"), lowered.get("x-request-id"), data_id):
         logger.warning(
             "refused a MercadoPago notification with a missing or wrong signature",
-            extra={"data_id": notification.data_id, "request_id": lowered.get("x-request-id")},
+            extra={"data_id": data_id, "request_id": lowered.get("x-request-id")},
         )
         raise NotAuthenticated("The notification is not signed by MercadoPago")
+
+
+def read_notification(query: Mapping[str, str] | None, body: str | None) -> Notification:
+    """The notification a verified request names: data.id from the query string, `type` from it or the body.
+
+    The body must not name another payment than the signed query (nor one when the query names none): it would
+    point the work at a payment nobody signed for. A body that is no readable JSON is a 400.
+    """
+    query = query or {}
+    payload = _json_object(body)
+    data = payload.get("data") if isinstance(payload.get("data"), dict) else {}
+    body_data_id = _text(data.get("id"))
+    query_data_id = signed_data_id(query)
+    if body_data_id is not None and body_data_id != query_data_id:
+        raise NotAuthenticated("The notification does not match its signature")
+    return Notification(
+        topic=_text(query.get("type")) or _text(payload.get("type")) or _text(query.get("topic")),
+        data_id=query_data_id,
+    )
 
 
 def _json_object(body: str | None) -> dict[str, Any]:
     if not body:
         return {}
     try:
-        parsed = json.loads(body)
-    except ValueError:
-        return {}
+        parsed = parse_untrusted_json(body)
+    except (ValueError, UnreadableBody) as error:
+        raise MalformedRequest("The notification body is not readable JSON") from error
     return parsed if isinstance(parsed, dict) else {}
 
 

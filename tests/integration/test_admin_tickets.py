@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 
 import pytest
 from sqlalchemy import text
@@ -102,7 +103,8 @@ def test_children_export_and_global_children_list(coordinator: Identity, known: 
     assert issued["comprador"] == {"nombre": "Ana Rojas", "email": "ana@example.test"}
     assert issued["rut"] == "3A1-K" and issued["tipo_documento"] == "RUT"
     assert issued["fecha_nacimiento"] == "2016-05-04" and issued["iglesia"] == "Iglesia Central"
-    assert issued["numero_emergencia"] == "+56 9 1234 5678" and issued["nombre_contacto_emergencia"] == "Rosa Díaz"
+    # A leading + is a formula to a spreadsheet: neutralised like every text of the export.
+    assert issued["numero_emergencia"] == "'+56 9 1234 5678" and issued["nombre_contacto_emergencia"] == "Rosa Díaz"
     assert issued["toma_medicamento"] is True and issued["tiene_necesidad_especial"] is False
 
     everywhere = call("admin_children_tickets", "GET", "/api/v1/admin/tickets/children", token=coordinator.token)
@@ -130,6 +132,57 @@ def test_children_export_and_global_children_list(coordinator: Identity, known: 
         token=coordinator.token,
     ).json()
     assert nobody == {"tickets": [], "total_count": 0}
+
+
+def texts_in(value: object) -> list[str]:
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, dict):
+        return [text for item in value.values() for text in texts_in(item)]
+    if isinstance(value, list):
+        return [text for item in value for text in texts_in(item)]
+    return []
+
+
+def test_the_children_exports_neutralise_formulas_as_the_csv_does(coordinator: Identity, known: KnownData) -> None:
+    hostile_details = {
+        "nombre": '=HYPERLINK("http://evil","x")',
+        "rut": "+1-1",
+        "allergies": "-2+3",
+        "iglesia": "@SUM(A1:A2)",
+        "emergency_contact_name": "\tTabbed",
+        "emergency_contact_phone": "\rReturned",
+        "medications": [{"nombre_medicamento": "=cmd|' /C calc'!A0", "frecuencia": "si necesita"}],
+        "edad": 9,
+    }
+    with engine().begin() as connection:
+        connection.execute(
+            text("UPDATE attendees SET child_details = CAST(:details AS jsonb) WHERE child_details IS NOT NULL"),
+            {"details": json.dumps(hostile_details)},
+        )
+        connection.execute(
+            text("UPDATE users SET first_name = '=1+1', last_name = NULL WHERE id = :id"), {"id": known.buyers["ana"]}
+        )
+        connection.execute(text("UPDATE events SET name = '-Concierto' WHERE id = :id"), {"id": known.events["A"]})
+
+    export = children_export(coordinator, known.events["A"])
+    everywhere = call("admin_children_tickets", "GET", "/api/v1/admin/tickets/children", token=coordinator.token)
+
+    assert export.status == 200 and everywhere.status == 200, (export.body, everywhere.body)
+    issued = next(child for child in export.json()["children"] if child["ticket_status"] == "issued")
+    [ticket] = everywhere.json()["tickets"]
+    for record in (issued, ticket):
+        assert record["nombre"] == '\'=HYPERLINK("http://evil","x")'
+        assert record["detalle_alergias"] == "'-2+3"
+        assert record["iglesia"] == "'@SUM(A1:A2)"
+        assert record["medicamentos"][0]["nombre_medicamento"] == "'=cmd|' /C calc'!A0"
+        assert record["edad"] == 9 and record["es_alergico"] is True
+    assert issued["rut"] == "'+1-1"
+    assert issued["nombre_contacto_emergencia"] == "'\tTabbed" and issued["numero_emergencia"] == "'\rReturned"
+    assert issued["comprador"]["nombre"] == "'=1+1"
+    assert export.json()["event"]["name"] == ticket["event_name"] == "'-Concierto"
+    for text_value in texts_in(export.json()) + texts_in(everywhere.json()):
+        assert not text_value.startswith(("=", "+", "-", "@", "\t", "\r")), text_value
 
 
 def test_csv_export_escapes_separators_and_formulas(coordinator: Identity, known: KnownData) -> None:

@@ -1,5 +1,8 @@
 """Who may call what: every route of template.yaml by seven callers, each cell's status asserted.
 
+Each protected route is also called with input it would refuse (path, query and body): a caller without a token
+still gets 401 and one without the role 403, never a 422 that tells them what the route takes.
+
 The callers are the six kinds of DESIGN.md "Roles" (anonymous, user, scanner, scanner device, coordinator,
 admin), with the user split by ownership: the owner of the order, ticket and user id in the path, and another
 user. A route missing from ROUTES fails the test, so a new route cannot ship without its row in the matrix.
@@ -8,6 +11,8 @@ Each cell runs against a world of its own, so one caller's change (a delete, a r
 
 from __future__ import annotations
 
+import json
+import re
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -232,8 +237,14 @@ ROUTES: dict[str, RouteCall] = {
     "POST /api/v1/notifications/test-email": RouteCall(ADMINS, query=lambda _w: {"to_email": "ops@example.test"}),
 }
 
-TEMPLATE = SamTemplate.read(Path(__file__).parents[2] / "template.yaml")
+REPOSITORY = Path(__file__).parents[2]
+TEMPLATE = SamTemplate.read(REPOSITORY / "template.yaml")
 MODULES = {route.route_key: route.function.handler.rsplit(".", 1)[0] for route in TEMPLATE.routes}
+OPENAPI = json.loads((REPOSITORY / "openapi.json").read_text())
+PROTECTED = sorted(key for key, spec in ROUTES.items() if 401 in spec.expected.values())
+# No UUID, number, date, boolean or enum member, and longer than any bounded string; as a body, a list where every
+# route takes an object.
+INVALID = "x" * 5000
 
 
 def test_every_template_route_has_a_row_in_the_matrix() -> None:
@@ -263,6 +274,42 @@ def test_route_authorisation(route_key: str, db: str, aws_resources: Any, mercad
         else:
             passed = response.status == expected
         if not passed:
+            failures.append(f"{caller}: expected {expected}, got {response.status} {response.body[:200]}")
+    assert not failures, f"{route_key}\n  " + "\n  ".join(failures)
+
+
+def invalid_input(route_key: str) -> dict[str, Any]:
+    """Path parameters, query parameters (as the route's OpenAPI operation names them) and a body it cannot take."""
+    method, route = route_key.split(" ", 1)
+    operation = OPENAPI["paths"][route][method.lower()]
+    return {
+        "path_parameters": {name: INVALID for name in re.findall(r"{(\w+)}", route)},
+        "query": {
+            parameter["name"]: INVALID for parameter in operation.get("parameters", []) if parameter["in"] == "query"
+        },
+        "body": [INVALID] if method in ("POST", "PUT") else None,
+    }
+
+
+def test_the_matrix_protects_routes_of_each_kind_of_input() -> None:
+    kinds = [invalid_input(route_key) for route_key in PROTECTED]
+    assert all(any(kind[part] for kind in kinds) for part in ("path_parameters", "query", "body"))
+
+
+@pytest.mark.parametrize("route_key", PROTECTED)
+def test_route_refuses_invalid_input_of_callers_it_does_not_let_in_before_validating_it(
+    route_key: str, db: str, aws_resources: Any, mercadopago: Any, sendgrid: Any
+) -> None:
+    spec = ROUTES[route_key]
+    method, route = route_key.split(" ", 1)
+    world = build_world(mercadopago)
+    failures = []
+    for caller in CALLERS:
+        expected = spec.expected[caller]
+        if expected not in (401, 403):
+            continue
+        response = call(MODULES[route_key], method, route, **invalid_input(route_key), token=world.tokens[caller])
+        if response.status != expected:
             failures.append(f"{caller}: expected {expected}, got {response.status} {response.body[:200]}")
     assert not failures, f"{route_key}\n  " + "\n  ".join(failures)
 

@@ -17,9 +17,11 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import (
 from aws_lambda_powertools.logging import correlation_paths
 
 from crowdify import errors, tracing
-from crowdify.auth import Caller, Transaction, require_caller
+from crowdify.auth import Caller
 from crowdify.json_encoding import to_json
+from crowdify.route_access import CALLER, Access, AuthoriseBeforeValidation
 from crowdify.settings import get_settings
+from crowdify.untrusted_json import parse_untrusted_json
 
 logger = Logger()
 metrics = Metrics()
@@ -33,6 +35,7 @@ ERROR_STATUS: dict[type[errors.DomainError], HTTPStatus] = {
     errors.NotFound: HTTPStatus.NOT_FOUND,
     errors.Conflict: HTTPStatus.CONFLICT,
     errors.InvalidRequest: HTTPStatus.UNPROCESSABLE_ENTITY,
+    errors.MalformedRequest: HTTPStatus.BAD_REQUEST,
     errors.DependencyUnavailable: HTTPStatus.SERVICE_UNAVAILABLE,
 }
 
@@ -77,9 +80,15 @@ class SettingsCORS(CORSConfig):
         return super().to_dict(origin)
 
 
-def api_app() -> APIGatewayHttpResolver:
-    """The resolver every route module uses: validation on, CORS from settings, errors mapped in one table."""
-    app = APIGatewayHttpResolver(enable_validation=True, cors=SettingsCORS(), serializer=to_json)
+def api_app(access: Access) -> APIGatewayHttpResolver:
+    """The resolver every route module uses: `access` checked before validation, CORS from settings, bodies read by
+    crowdify.untrusted_json, errors mapped in one table."""
+    app = APIGatewayHttpResolver(
+        enable_validation=True, cors=SettingsCORS(), serializer=to_json, json_body_deserializer=parse_untrusted_json
+    )
+    # Powertools runs its request validation before every middleware it lets us add; wrapping the one it created
+    # is the only way to authorise first (a Powertools upgrade that changes this fails the authorisation matrix).
+    app._request_validation_middleware = AuthoriseBeforeValidation(access, app._request_validation_middleware)
 
     @app.exception_handler(errors.DomainError)
     def domain_error(error: errors.DomainError) -> Response:
@@ -115,15 +124,10 @@ def api_app() -> APIGatewayHttpResolver:
     return app
 
 
-def caller_of(
-    app: APIGatewayHttpResolver, *roles: str, allow_device: bool = False, transaction: Transaction | None = None
-) -> Caller:
-    """The authenticated caller of the current request; 401 without a valid token, 403 without the role.
-
-    The door's functions and the purchase pass crowdify.pg_connection.transaction: the caller is read without
-    SQLAlchemy.
-    """
-    return require_caller(app.current_event.headers, *roles, allow_device=allow_device, transaction=transaction)
+def caller_of(app: APIGatewayHttpResolver) -> Caller:
+    """The caller of the current request, authorised by the route's Access before its input was validated (routes
+    whose Access is public, reads the role itself or let a download link in have none)."""
+    return app.context[CALLER]
 
 
 def idempotency_key(app: APIGatewayHttpResolver, body_key: str | None, max_length: int) -> str | None:

@@ -43,5 +43,13 @@ class InvalidRequest(DomainError):
     """A request that is well formed but breaks a business rule (422)."""
 
 
+class UnreadableBody(InvalidRequest):
+    """A JSON body this API refuses to read at all: nested deeper than any request it takes (422)."""
+
+
+class MalformedRequest(DomainError):
+    """A request that cannot be read, where the route's contract says 400 rather than 422 (the webhook)."""
+
+
 class DependencyUnavailable(DomainError):
     """A dependency (database, MercadoPago, SendGrid, AWS) failed; the caller may retry (503)."""
