@@ -232,6 +232,8 @@ class SendGridEmulator:
             web.post("/_emulator/faults", self._faults),
             web.post("/_emulator/reset", self._reset),
             web.get("/", self._inbox_page),
+            # Browsers ask for it on every page: an empty answer keeps their consoles free of 404s.
+            web.get("/favicon.ico", lambda _: web.Response(status=HTTPStatus.NO_CONTENT)),
             web.get("/messages/{message_id}", self._message_page),
             web.get("/messages/{message_id}/html", self._message_html),
             web.get("/messages/{message_id}/attachments/{index:\\d+}", self._attachment),
