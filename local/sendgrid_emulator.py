@@ -82,6 +82,8 @@ def _message_from_request(body: Any, message_id: str, received_at: str) -> dict[
     subjects_present = all(item.get("subject") for item in personalizations) or body.get("subject")
     if not subjects_present and not template_id:
         raise _ValidationError("The subject is required.", "subject")
+    if subject is not None and not isinstance(subject, str):
+        raise _ValidationError("The subject must be a string.", "subject")
 
     content = body.get("content") or []
     attachments = body.get("attachments") or []
@@ -93,7 +95,12 @@ def _message_from_request(body: Any, message_id: str, received_at: str) -> dict[
         if not isinstance(part, dict) or not part.get("type") or not isinstance(part.get("value"), str):
             raise _ValidationError("Each content part needs a type and a value.", f"content.{index}")
     for index, attachment in enumerate(attachments):
-        if not isinstance(attachment, dict) or not attachment.get("content") or not attachment.get("filename"):
+        if (
+            not isinstance(attachment, dict)
+            or not attachment.get("content")
+            or not attachment.get("filename")
+            or not all(isinstance(attachment.get(name, ""), str) for name in ("content", "filename", "type"))
+        ):
             raise _ValidationError("Each attachment needs content and a filename.", f"attachments.{index}")
         try:
             base64.b64decode(attachment["content"], validate=True)

@@ -174,8 +174,35 @@ def test_wrong_key_is_rejected(sendgrid_emulator: SendGridEmulator) -> None:
             },
             "attachments.0",
         ),
+        (
+            {
+                "personalizations": [{"to": [{"email": "b@example.com"}]}],
+                "from": {"email": "a@example.com"},
+                "subject": "s",
+                "attachments": [{"filename": 7, "content": "JVBERg=="}],
+            },
+            "attachments.0",
+        ),
+        (
+            {
+                "personalizations": [{"to": [{"email": "b@example.com"}]}],
+                "from": {"email": "a@example.com"},
+                "subject": ["not", "text"],
+                "content": [{"type": "text/plain", "value": "x"}],
+            },
+            "subject",
+        ),
     ],
-    ids=["no-personalizations", "empty-to", "no-from", "no-subject", "no-content", "attachment-without-content"],
+    ids=[
+        "no-personalizations",
+        "empty-to",
+        "no-from",
+        "no-subject",
+        "no-content",
+        "attachment-without-content",
+        "attachment-name-not-text",
+        "subject-not-text",
+    ],
 )
 def test_invalid_body_is_rejected(sendgrid_emulator: SendGridEmulator, body: dict[str, Any], field: str) -> None:
     with pytest.raises(BadRequestsError) as raised:
