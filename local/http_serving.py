@@ -15,6 +15,7 @@ in progress finish for at most `shutdown_timeout` seconds. The application's own
 from __future__ import annotations
 
 import asyncio
+import resource
 import socket
 import threading
 
@@ -23,6 +24,20 @@ from aiohttp import web
 # The kernel caps this at net.core.somaxconn (4096 on current Linux); 5 dropped connections at 6 clients.
 LISTEN_BACKLOG = 2048
 STOP_TIMEOUT_SECONDS = 10.0
+# Room for a few thousand connections at once.
+OPEN_FILES = 8192
+
+
+def allow_open_files(count: int) -> None:
+    """Raises this process's soft limit on open files to `count`, as far as the hard limit lets it.
+
+    A connection is a file: the usual soft limit of 1,024 would refuse a crowd of clients long before
+    the server is busy.
+    """
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = count if hard == resource.RLIM_INFINITY else min(count, hard)
+    if soft != resource.RLIM_INFINITY and soft < wanted:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
 
 
 def bind_listening_socket(host: str, port: int, backlog: int = LISTEN_BACKLOG) -> socket.socket:
@@ -51,6 +66,7 @@ class BackgroundHttpServer:
         shutdown_timeout: float = 1.0,
     ) -> None:
         self._application = application
+        allow_open_files(OPEN_FILES)
         self._socket = bind_listening_socket(host, port)
         bound_host, bound_port = self._socket.getsockname()[:2]
         self.url = f"http://{f'[{bound_host}]' if ':' in bound_host else bound_host}:{bound_port}"

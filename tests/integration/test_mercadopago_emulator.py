@@ -3,6 +3,7 @@
 import hashlib
 import hmac
 import json
+import resource
 import threading
 import time
 import urllib.error
@@ -435,6 +436,28 @@ def test_a_thousand_connections_held_for_ten_seconds_see_no_error() -> None:
     assert result.server_errors == 0, summary
     assert set(result.answers) == {200, 201}, summary
     assert result.connections_answered == BURST_CONNECTIONS, summary
+
+
+def test_more_connections_than_the_usual_open_files_limit_are_served() -> None:
+    """Debian's default soft limit is 1,024 open files: emulator and load client each raise their own."""
+    usual_limit = 1_024
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard != resource.RLIM_INFINITY and hard < 2 * usual_limit:
+        pytest.fail(
+            f"this test needs a hard limit on open files of at least {2 * usual_limit} (ulimit -Hn), not {hard}"
+        )
+    resource.setrlimit(resource.RLIMIT_NOFILE, (usual_limit, hard))
+    try:
+        with emulator_process("local.mercadopago_emulator", open_files_limit=usual_limit) as url:
+            # Held longer than the answer time-out: a server out of files would leave the last ones unanswered.
+            result = hold_connections(
+                url, [HttpRequest("GET", "/v1/payments/1")], usual_limit + 100, seconds=4.0, answer_timeout=2.0
+            )
+    finally:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+
+    assert result.connection_errors == Counter(), result.summary()
+    assert result.connections_answered == usual_limit + 100
 
 
 def _post(url: str, body: bytes, headers: dict[str, str] | None = None) -> bytes:

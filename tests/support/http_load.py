@@ -16,6 +16,8 @@ import urllib.parse
 from collections import Counter
 from dataclasses import dataclass, field
 
+from local.http_serving import allow_open_files
+
 
 @dataclass(frozen=True)
 class HttpRequest:
@@ -146,6 +148,8 @@ def hold_connections(
     """Opens `connections` connections to `url` at once and keeps each busy with `requests`, in turn, for `seconds`."""
     address = urllib.parse.urlsplit(url)
     assert address.hostname is not None and address.port is not None
+    # A few files more than the connections: this process has its own open too.
+    allow_open_files(connections + 256)
     return asyncio.run(_hold(address.hostname, address.port, requests, connections, seconds, answer_timeout))
 
 
