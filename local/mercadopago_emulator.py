@@ -6,18 +6,23 @@ buttons create payments, signed webhooks sent like MercadoPago's (after answerin
 failure), payment lookup and search, and idempotent refunds. Control routes under `/_emulator/`
 let tests change payments, inject faults and read what was sent.
 
-Run it alone with `python -m local.mercadopago_emulator --port 3001 --access-token … --webhook-secret …`.
-Standard library only, so the local stack starts on a machine with nothing but Python.
+Payment, refund and notification ids never repeat across runs (each is at least the clock in
+microseconds), so a restarted emulator cannot hand out a payment id that a kept database already
+holds. With a state folder, preferences, payments and refunds are kept there too (one JSON line
+per change) and a payment made before a restart can still be read, refunded and searched.
+
+Run it alone with `python -m local.mercadopago_emulator --port 3001 --access-token … --webhook-secret …
+[--state-dir .local/mercadopago]`. It serves HTTP with aiohttp (local/http_serving.py).
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import contextlib
 import hashlib
 import hmac
 import html
-import itertools
 import json
 import logging
 import os
@@ -25,16 +30,20 @@ import re
 import signal
 import threading
 import time
-import urllib.error
 import urllib.parse
-import urllib.request
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal, InvalidOperation
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
+
+import aiohttp
+import yarl
+from aiohttp import web
+
+from local.http_serving import BackgroundHttpServer
 
 logger = logging.getLogger(__name__)
 
@@ -42,10 +51,9 @@ logger = logging.getLogger(__name__)
 # way keeps client code honest about parsing offsets.
 MERCADOPAGO_OFFSET = timezone(timedelta(hours=-4))
 COLLECTOR_ID = 202809963
-FIRST_PAYMENT_ID = 1_000_000_001
-FIRST_REFUND_ID = 2_000_000_001
-FIRST_NOTIFICATION_ID = 120_000_000_001
 SEARCH_PAGE_SIZE = 30
+STATE_FILE_NAME = "state.jsonl"
+MAX_REQUEST_BYTES = 4 * 2**20
 # MercadoPago waits 22 s for a webhook answer.
 WEBHOOK_TIMEOUT_SECONDS = 22.0
 # Delays before each of the (up to five) redeliveries of a notification that was not answered 2xx.
@@ -92,11 +100,12 @@ def sign_notification(secret: str, data_id: str | None, request_id: str | None, 
 class EmulatorError(Exception):
     """An API error answered in MercadoPago's error shape."""
 
-    def __init__(self, status: int, message: str, error: str = "bad_request") -> None:
+    def __init__(self, status: int, message: str, error: str = "bad_request", hold_seconds: float = 0.0) -> None:
         super().__init__(message)
         self.status = status
         self.message = message
         self.error = error
+        self.hold_seconds = hold_seconds
 
 
 @dataclass(frozen=True)
@@ -104,8 +113,29 @@ class Response:
     status: int
     body: bytes
     content_type: str = "application/json"
-    # Runs once the answer has been written: webhooks go out only after the caller has its answer.
-    after: Callable[[], None] | None = None
+    # Started once the answer has been written: webhooks go out only after the caller has its answer.
+    after: Callable[[], Coroutine[Any, Any, None]] | None = None
+    # How long the answer is held back (a timeout fault); stop() cuts it short.
+    hold_seconds: float = 0.0
+
+
+class _IdSequence:
+    """Increasing ids that no run of the emulator hands out twice, with or without its state folder.
+
+    Each id is at least the wall clock in microseconds, so a restarted emulator starts past every id
+    the previous run gave (it would have had to give a million a second to get ahead of the clock).
+    Callers hold the emulator's lock.
+    """
+
+    def __init__(self) -> None:
+        self.last = 0
+
+    def next(self) -> int:
+        self.last = max(self.last + 1, time.time_ns() // 1000)
+        return self.last
+
+    def skip_past(self, used: int) -> None:
+        self.last = max(self.last, used)
 
 
 @dataclass(frozen=True)
@@ -144,7 +174,7 @@ def _json_default(value: Any) -> Any:
     raise TypeError(f"{type(value).__name__} is not JSON serialisable")
 
 
-def _json_response(status: int, payload: Any, after: Callable[[], None] | None = None) -> Response:
+def _json_response(status: int, payload: Any, after: Callable[[], Coroutine[Any, Any, None]] | None = None) -> Response:
     return Response(status, json.dumps(payload, default=_json_default).encode(), after=after)
 
 
@@ -164,13 +194,25 @@ def _amount(value: Any, field: str) -> Decimal:
     return amount
 
 
+def _payment_with_decimal_amounts(payment: dict[str, Any]) -> dict[str, Any]:
+    """A payment read back from the journal, whose whole amounts came back as ints."""
+    return payment | {
+        "transaction_amount": Decimal(payment["transaction_amount"]),
+        "transaction_amount_refunded": Decimal(payment["transaction_amount_refunded"]),
+        "refunds": [refund | {"amount": Decimal(refund["amount"])} for refund in payment["refunds"]],
+    }
+
+
 def _notification_url_with_query(notification_url: str, payment_id: int) -> str:
     separator = "&" if urllib.parse.urlsplit(notification_url).query else "?"
     return f"{notification_url}{separator}data.id={payment_id}&type=payment"
 
 
 class MercadoPagoEmulator:
-    """An in-memory MercadoPago served over HTTP; `start()` serves it from a daemon thread."""
+    """A MercadoPago served over HTTP; `start()` serves it from a daemon thread.
+
+    Its state lives in memory and, when `state_dir` is given, in that folder as well.
+    """
 
     def __init__(
         self,
@@ -179,22 +221,27 @@ class MercadoPagoEmulator:
         access_token: str | None = None,
         webhook_secret: str | None = None,
         public_url: str | None = None,
+        state_dir: Path | None = None,
     ) -> None:
         self.access_token = access_token
         self.webhook_secret = webhook_secret
-        self._server = _EmulatorServer((host, port), self)
-        bound_host, bound_port = self._server.server_address[:2]
-        self.url = f"http://{bound_host}:{bound_port}"
+        self._server = BackgroundHttpServer(self._application(), host, port, name="mercadopago-emulator")
+        self.url = self._server.url
         # The address a browser or another host uses for the checkout page, when not this one.
         self.public_url = (public_url or self.url).rstrip("/")
-        self._stopped = threading.Event()
-        self._serving_thread: threading.Thread | None = None
+        # Request handlers and webhook deliveries run on the server's loop; tests read from other threads.
         self._lock = threading.Lock()
+        self._stopping = asyncio.Event()
+        self._background_tasks: set[asyncio.Task[None]] = set()
+        self._webhook_client: aiohttp.ClientSession | None = None
         # Identifiers keep counting across reset() so a late webhook can never name a newer payment.
-        self._payment_ids = itertools.count(FIRST_PAYMENT_ID)
-        self._refund_ids = itertools.count(FIRST_REFUND_ID)
-        self._notification_ids = itertools.count(FIRST_NOTIFICATION_ID)
+        self._payment_ids = _IdSequence()
+        self._refund_ids = _IdSequence()
+        self._notification_ids = _IdSequence()
         self._clear()
+        self._state_file = None if state_dir is None else Path(state_dir) / STATE_FILE_NAME
+        if self._state_file is not None:
+            self._load_state(self._state_file)
 
     def _clear(self) -> None:
         self._preferences: dict[str, dict[str, Any]] = {}
@@ -206,23 +253,126 @@ class MercadoPagoEmulator:
         self._fault_count = 0
 
     def start(self) -> MercadoPagoEmulator:
-        # A short poll interval makes stop() quick: tests start and stop an emulator each.
-        self._serving_thread = threading.Thread(
-            target=self._server.serve_forever,
-            kwargs={"poll_interval": 0.05},
-            name="mercadopago-emulator",
-            daemon=True,
-        )
-        self._serving_thread.start()
+        self._server.start()
         return self
 
     def stop(self) -> None:
-        # Set first: held "timeout" requests and pending webhook retries give up at once.
-        self._stopped.set()
-        if self._serving_thread is not None:
-            self._server.shutdown()
-            self._serving_thread.join()
-        self._server.server_close()
+        """Stops serving: held "timeout" requests answer at once and pending webhook retries are dropped."""
+        self._server.stop()
+
+    # -- serving ------------------------------------------------------------------------------
+
+    def _application(self) -> web.Application:
+        application = web.Application(client_max_size=MAX_REQUEST_BYTES)
+        application.router.add_route("*", "/{path:.*}", self._serve)
+        application.on_startup.append(self._open_webhook_client)
+        application.on_shutdown.append(self._stop_background_work)
+        application.on_cleanup.append(self._close_webhook_client)
+        return application
+
+    async def _serve(self, request: web.Request) -> web.StreamResponse:
+        body = await request.read()
+        try:
+            response = self.handle(request.method, request.path_qs, request.headers, body)
+        except Exception:
+            logger.exception("emulator failed on %s %s", request.method, request.path_qs)
+            response = _json_response(500, _error_payload(500, "emulator error", "internal_error"))
+        if response.hold_seconds:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), response.hold_seconds)
+        answer = web.Response(
+            status=response.status, body=response.body, headers={"Content-Type": response.content_type}
+        )
+        if response.after is None:
+            return answer
+        # The answer is written before the webhook starts, as MercadoPago answers before it notifies.
+        with contextlib.suppress(ConnectionError):
+            await answer.prepare(request)
+            await answer.write_eof()
+        # A caller that gave up (a timeout fault) does not undo what happened: notify anyway.
+        self._run_in_background(response.after())
+        return answer
+
+    def _run_in_background(self, work: Awaitable[None]) -> None:
+        task = asyncio.ensure_future(work)
+        # The loop keeps only weak references to tasks.
+        self._background_tasks.add(task)
+        task.add_done_callback(self._background_tasks.discard)
+
+    async def _open_webhook_client(self, _: web.Application) -> None:
+        # A new connection per delivery, as MercadoPago's notifications arrive: a kept one could be
+        # closed by the receiver just as the next delivery is sent on it.
+        self._webhook_client = aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(force_close=True),
+            timeout=aiohttp.ClientTimeout(
+                total=None, sock_connect=WEBHOOK_TIMEOUT_SECONDS, sock_read=WEBHOOK_TIMEOUT_SECONDS
+            ),
+        )
+
+    async def _stop_background_work(self, _: web.Application) -> None:
+        self._stopping.set()
+        for task in list(self._background_tasks):
+            task.cancel()
+        await asyncio.gather(*self._background_tasks, return_exceptions=True)
+
+    async def _close_webhook_client(self, _: web.Application) -> None:
+        if self._webhook_client is not None:
+            await self._webhook_client.close()
+
+    # -- state kept across runs ----------------------------------------------------------------
+
+    def _load_state(self, state_file: Path) -> None:
+        """Replays the state folder's journal: the last line written about a record wins."""
+        if not state_file.exists():
+            return
+        for line in state_file.read_text(encoding="utf-8").splitlines():
+            try:
+                entry = json.loads(line, parse_float=Decimal)
+            except json.JSONDecodeError:
+                # The last line of a run that was killed mid-write.
+                continue
+            if "preference" in entry:
+                preference = entry["preference"]
+                for item in preference["items"]:
+                    item["unit_price"] = Decimal(item["unit_price"])
+                self._preferences[preference["id"]] = preference
+            elif "payment" in entry:
+                payment = _payment_with_decimal_amounts(entry["payment"])
+                self._payments[payment["id"]] = payment
+                self._payment_notification_urls[payment["id"]] = entry.get("notification_url")
+                self._payment_ids.skip_past(payment["id"])
+                for refund in payment["refunds"]:
+                    self._refund_ids.skip_past(refund["id"])
+            elif "refund" in entry:
+                payment_id, idempotency_key = entry["idempotency_key"]
+                refund = entry["refund"] | {"amount": Decimal(entry["refund"]["amount"])}
+                self._refunds_by_idempotency_key[(payment_id, idempotency_key)] = refund
+            elif "last_ids" in entry:
+                self._payment_ids.skip_past(entry["last_ids"]["payment"])
+                self._refund_ids.skip_past(entry["last_ids"]["refund"])
+                self._notification_ids.skip_past(entry["last_ids"]["notification"])
+
+    def _keep(self, entry: dict[str, Any]) -> None:
+        """Appends one change to the state folder's journal; the caller holds the lock."""
+        if self._state_file is None:
+            return
+        self._state_file.parent.mkdir(parents=True, exist_ok=True)
+        with self._state_file.open("a", encoding="utf-8") as journal:
+            journal.write(json.dumps(entry, default=_json_default) + "\n")
+
+    def _keep_payment(self, payment: dict[str, Any]) -> None:
+        self._keep({"payment": payment, "notification_url": self._payment_notification_urls.get(payment["id"])})
+
+    def _forget_kept_state(self) -> None:
+        """Empties the journal but for the ids last given, which must not be given again."""
+        if self._state_file is None or not self._state_file.exists():
+            return
+        last_ids = {
+            "payment": self._payment_ids.last,
+            "refund": self._refund_ids.last,
+            "notification": self._notification_ids.last,
+        }
+        self._state_file.write_text(json.dumps({"last_ids": last_ids}) + "\n", encoding="utf-8")
 
     def notifications(self) -> list[dict[str, Any]]:
         """Every webhook sent or being sent, oldest first (copies)."""
@@ -247,7 +397,8 @@ class MercadoPagoEmulator:
                 return action(*match.groups(), query=query, headers=headers, body=body)
             raise EmulatorError(404, f"no route for {method} {path}", "not_found")
         except EmulatorError as error:
-            return _json_response(error.status, _error_payload(error.status, error.message, error.error))
+            payload = json.dumps(_error_payload(error.status, error.message, error.error)).encode()
+            return Response(error.status, payload, hold_seconds=error.hold_seconds)
 
     def _check_access_token(self, headers: Mapping[str, str]) -> None:
         if self.access_token is None:
@@ -263,8 +414,9 @@ class MercadoPagoEmulator:
             self._fault_count -= 1
             mode = self._fault_mode
         if mode == "timeout":
-            self._stopped.wait(TIMEOUT_FAULT_HOLD_SECONDS)
-            raise EmulatorError(504, "gateway timeout (emulated)", "gateway_timeout")
+            raise EmulatorError(
+                504, "gateway timeout (emulated)", "gateway_timeout", hold_seconds=TIMEOUT_FAULT_HOLD_SECONDS
+            )
         raise EmulatorError(500, "internal server error (emulated)", "internal_error")
 
     @staticmethod
@@ -335,6 +487,7 @@ class MercadoPagoEmulator:
         }
         with self._lock:
             self._preferences[preference_id] = preference
+            self._keep({"preference": preference})
         return _json_response(201, preference)
 
     def _preference(self, preference_id: str) -> dict[str, Any]:
@@ -409,7 +562,7 @@ class MercadoPagoEmulator:
     ) -> dict[str, Any]:
         now = _now()
         with self._lock:
-            payment_id = next(self._payment_ids)
+            payment_id = self._payment_ids.next()
             payment = {
                 "id": payment_id,
                 "status": status,
@@ -434,6 +587,7 @@ class MercadoPagoEmulator:
             }
             self._payments[payment_id] = payment
             self._payment_notification_urls[payment_id] = notification_url
+            self._keep_payment(payment)
             return dict(payment)
 
     def _payment(self, payment_id: int) -> dict[str, Any]:
@@ -485,12 +639,13 @@ class MercadoPagoEmulator:
             refund = self._record_refund(payment, amount)
             if idempotency_key is not None:
                 self._refunds_by_idempotency_key[(payment["id"], idempotency_key)] = refund
+                self._keep({"refund": refund, "idempotency_key": [payment["id"], idempotency_key]})
         return _json_response(201, refund, after=self._notify(payment["id"], "payment.updated"))
 
     def _record_refund(self, payment: dict[str, Any], amount: Decimal) -> dict[str, Any]:
-        """Adds a refund to a payment; the caller holds the lock."""
+        """Adds a refund to a payment and keeps the payment; the caller holds the lock."""
         refund = {
-            "id": next(self._refund_ids),
+            "id": self._refund_ids.next(),
             "payment_id": payment["id"],
             "amount": amount,
             "status": "approved",
@@ -505,18 +660,19 @@ class MercadoPagoEmulator:
         else:
             payment["status_detail"] = "partially_refunded"
         payment["date_last_updated"] = refund["date_created"]
+        self._keep_payment(payment)
         return dict(refund)
 
     # -- webhooks -----------------------------------------------------------------------------
 
-    def _notify(self, payment_id: int, action: str) -> Callable[[], None] | None:
+    def _notify(self, payment_id: int, action: str) -> Callable[[], Coroutine[Any, Any, None]] | None:
         """Records a notification and returns what sends it, or None when nobody listens."""
         with self._lock:
             notification_url = self._payment_notification_urls.get(payment_id)
             if not notification_url:
                 return None
             record = {
-                "id": next(self._notification_ids),
+                "id": self._notification_ids.next(),
                 "url": _notification_url_with_query(notification_url, payment_id),
                 "action": action,
                 "data_id": str(payment_id),
@@ -528,13 +684,9 @@ class MercadoPagoEmulator:
                 "finished": False,
             }
             self._notifications.append(record)
+        return lambda: self._deliver(record)
 
-        def send_in_background() -> None:
-            threading.Thread(target=self._deliver, args=(record,), name=f"webhook-{record['id']}", daemon=True).start()
-
-        return send_in_background
-
-    def _deliver(self, record: dict[str, Any]) -> None:
+    async def _deliver(self, record: dict[str, Any]) -> None:
         body = json.dumps(
             {
                 "action": record["action"],
@@ -547,23 +699,25 @@ class MercadoPagoEmulator:
                 "user_id": str(COLLECTOR_ID),
             }
         ).encode()
-        for delay in (0.0, *WEBHOOK_RETRY_DELAYS_SECONDS):
-            if delay and self._stopped.wait(delay):
-                break
-            status_code, error = self._post_notification(record, body)
+        try:
+            for delay in (0.0, *WEBHOOK_RETRY_DELAYS_SECONDS):
+                await asyncio.sleep(delay)
+                status_code, error = await self._post_notification(record, body)
+                with self._lock:
+                    record["attempts"] += 1
+                    if status_code is not None:
+                        record["status_codes"].append(status_code)
+                    if error is not None:
+                        record["errors"].append(error)
+                    if status_code is not None and 200 <= status_code < 300:
+                        record["delivered"] = True
+                        break
+        finally:
+            # Also when stop() cancels the retries.
             with self._lock:
-                record["attempts"] += 1
-                if status_code is not None:
-                    record["status_codes"].append(status_code)
-                if error is not None:
-                    record["errors"].append(error)
-                if status_code is not None and 200 <= status_code < 300:
-                    record["delivered"] = True
-                    break
-        with self._lock:
-            record["finished"] = True
+                record["finished"] = True
 
-    def _post_notification(self, record: dict[str, Any], body: bytes) -> tuple[int | None, str | None]:
+    async def _post_notification(self, record: dict[str, Any], body: bytes) -> tuple[int | None, str | None]:
         request_id = str(uuid.uuid4())
         timestamp = str(int(time.time() * 1000))
         headers = {"Content-Type": "application/json", "x-request-id": request_id}
@@ -572,14 +726,15 @@ class MercadoPagoEmulator:
             headers["x-signature"] = f"ts={timestamp},v1={signature}"
         with self._lock:
             record["request_ids"].append(request_id)
-        request = urllib.request.Request(record["url"], data=body, headers=headers, method="POST")
+        if self._webhook_client is None:
+            return None, "the emulator is not serving"
         try:
-            with urllib.request.urlopen(request, timeout=WEBHOOK_TIMEOUT_SECONDS) as answer:
+            # encoded=True: the notification_url's query goes out exactly as the product wrote it.
+            url = yarl.URL(record["url"], encoded=True)
+            async with self._webhook_client.post(url, data=body, headers=headers) as answer:
+                await answer.read()
                 return answer.status, None
-        except urllib.error.HTTPError as error:
-            error.close()
-            return error.code, None
-        except (OSError, ValueError) as error:
+        except (aiohttp.ClientError, TimeoutError, ValueError) as error:
             return None, f"{type(error).__name__}: {error}"
 
     # -- control routes -----------------------------------------------------------------------
@@ -647,6 +802,7 @@ class MercadoPagoEmulator:
             payment["date_last_updated"] = _now()
             if status == "approved" and payment["date_approved"] is None:
                 payment["date_approved"] = payment["date_last_updated"]
+            self._keep_payment(payment)
             answer = dict(payment)
         after = self._notify(answer["id"], "payment.updated") if request.get("notify", True) else None
         return _json_response(200, answer, after=after)
@@ -667,58 +823,8 @@ class MercadoPagoEmulator:
     def _reset(self, **_: Any) -> Response:
         with self._lock:
             self._clear()
+            self._forget_kept_state()
         return _json_response(200, {})
-
-
-class _EmulatorServer(ThreadingHTTPServer):
-    # Tests fire bursts of concurrent requests; the default backlog of 5 would make some wait.
-    request_queue_size = 128
-
-    def __init__(self, address: tuple[str, int], emulator: MercadoPagoEmulator) -> None:
-        super().__init__(address, _RequestHandler)
-        self.emulator = emulator
-
-
-class _RequestHandler(BaseHTTPRequestHandler):
-    server: _EmulatorServer
-    server_version = "MercadoPagoEmulator/1.0"
-
-    def do_GET(self) -> None:
-        self._dispatch("GET")
-
-    def do_POST(self) -> None:
-        self._dispatch("POST")
-
-    def do_PUT(self) -> None:
-        self._dispatch("PUT")
-
-    def do_DELETE(self) -> None:
-        self._dispatch("DELETE")
-
-    def _dispatch(self, method: str) -> None:
-        emulator = self.server.emulator
-        length = int(self.headers.get("Content-Length") or 0)
-        body = self.rfile.read(length) if length else b""
-        try:
-            response = emulator.handle(method, self.path, self.headers, body)
-        except Exception:
-            logger.exception("emulator failed on %s %s", method, self.path)
-            response = _json_response(500, _error_payload(500, "emulator error", "internal_error"))
-        try:
-            self.send_response(response.status)
-            self.send_header("Content-Type", response.content_type)
-            self.send_header("Content-Length", str(len(response.body)))
-            self.end_headers()
-            self.wfile.write(response.body)
-            self.wfile.flush()
-        except (BrokenPipeError, ConnectionResetError):
-            # The client gave up (a timeout fault); what happened still happened, so notify anyway.
-            pass
-        if response.after is not None:
-            response.after()
-
-    def log_message(self, format: str, *args: Any) -> None:
-        logger.info("%s %s", self.address_string(), format % args)
 
 
 CHECKOUT_PAGE = """<!doctype html>
@@ -781,6 +887,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--access-token", default=os.environ.get("MERCADOPAGO_ACCESS_TOKEN"))
     parser.add_argument("--webhook-secret", default=os.environ.get("MERCADOPAGO_WEBHOOK_SECRET"))
     parser.add_argument("--public-url", default=os.environ.get("MERCADOPAGO_EMULATOR_PUBLIC_URL"))
+    parser.add_argument(
+        "--state-dir", type=Path, default=None, help="keep preferences and payments here across restarts"
+    )
     arguments = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s mercadopago-emulator %(message)s")
     emulator = MercadoPagoEmulator(
@@ -789,6 +898,7 @@ def main(argv: list[str] | None = None) -> None:
         access_token=arguments.access_token or None,
         webhook_secret=arguments.webhook_secret or None,
         public_url=arguments.public_url,
+        state_dir=arguments.state_dir,
     ).start()
     print(f"MercadoPago emulator listening on {emulator.url}", flush=True)
     stop_requested = threading.Event()

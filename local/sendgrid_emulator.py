@@ -6,25 +6,41 @@ outbox folder. `GET /outbox` lists this run's messages, oldest first. Test contr
 `POST /_emulator/faults` `{"mode": "500"|"timeout", "count": n}` makes the next n sends fail,
 `POST /_emulator/reset` forgets faults and deletes this run's messages.
 
+For a person, `GET /` is an inbox (local/sendgrid_inbox.py): this run's messages, newest first,
+each one rendered with its attachments to download.
+
     python -m local.sendgrid_emulator --port 3002 --api-key KEY --outbox-dir .local/outbox
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
+import base64
+import binascii
+import contextlib
 import json
 import os
+import re
 import signal
 import threading
 import time
 import uuid
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+from aiohttp import web
+
+from local import sendgrid_inbox
+from local.http_serving import BackgroundHttpServer
+
 DEFAULT_TIMEOUT_FAULT_SECONDS = 10.0
+# SendGrid takes up to 30 MB per message.
+MAX_REQUEST_BYTES = 30 * 2**20
+MESSAGE_ID = re.compile(r"[0-9a-f]{32}")
 _INVALID_KEY_MESSAGE = "The provided authorization grant is invalid, expired, or revoked"
 
 
@@ -66,6 +82,8 @@ def _message_from_request(body: Any, message_id: str, received_at: str) -> dict[
     subjects_present = all(item.get("subject") for item in personalizations) or body.get("subject")
     if not subjects_present and not template_id:
         raise _ValidationError("The subject is required.", "subject")
+    if subject is not None and not isinstance(subject, str):
+        raise _ValidationError("The subject must be a string.", "subject")
 
     content = body.get("content") or []
     attachments = body.get("attachments") or []
@@ -77,8 +95,18 @@ def _message_from_request(body: Any, message_id: str, received_at: str) -> dict[
         if not isinstance(part, dict) or not part.get("type") or not isinstance(part.get("value"), str):
             raise _ValidationError("Each content part needs a type and a value.", f"content.{index}")
     for index, attachment in enumerate(attachments):
-        if not isinstance(attachment, dict) or not attachment.get("content") or not attachment.get("filename"):
+        if (
+            not isinstance(attachment, dict)
+            or not attachment.get("content")
+            or not attachment.get("filename")
+            or not all(isinstance(attachment.get(name, ""), str) for name in ("content", "filename", "type"))
+        ):
             raise _ValidationError("Each attachment needs content and a filename.", f"attachments.{index}")
+        try:
+            base64.b64decode(attachment["content"], validate=True)
+        except (binascii.Error, TypeError, ValueError) as error:
+            message = "The attachment content must be base64 encoded."
+            raise _ValidationError(message, f"attachments.{index}.content") from error
 
     def content_of_type(content_type: str) -> str | None:
         return next((part["value"] for part in content if part["type"] == content_type), None)
@@ -116,49 +144,37 @@ class SendGridEmulator:
         self.outbox_dir = Path(outbox_dir)
         self.timeout_fault_seconds = timeout_fault_seconds
         self._lock = threading.Lock()
-        self._stopping = threading.Event()
+        self._stopping = asyncio.Event()
         self._fault_mode: str | None = None
         self._fault_count = 0
         self._fault_delay_seconds = timeout_fault_seconds
         self._started_at_ns = 0
         self._last_arrival_ns = 0
-        self._server: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
+        self._server: BackgroundHttpServer | None = None
 
     @property
     def url(self) -> str:
         if self._server is None:
             raise RuntimeError("the emulator is not started")
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
+        return self._server.url
 
     def start(self) -> SendGridEmulator:
         self.outbox_dir.mkdir(parents=True, exist_ok=True)
         self._started_at_ns = time.time_ns()
         self._last_arrival_ns = self._started_at_ns
-        self._stopping.clear()
-        server = ThreadingHTTPServer((self.host, self.port), _RequestHandler)
-        server.emulator = self  # type: ignore[attr-defined]
-        self._server = server
-        # A short poll interval makes stop() quick; tests start and stop many instances.
-        self._thread = threading.Thread(
-            target=server.serve_forever, kwargs={"poll_interval": 0.05}, name="sendgrid-emulator", daemon=True
-        )
-        self._thread.start()
+        self._stopping = asyncio.Event()
+        self._server = BackgroundHttpServer(self._application(), self.host, self.port, name="sendgrid-emulator")
+        self._server.start()
         return self
 
     def stop(self) -> None:
+        """Stops serving; a send held by a timeout fault answers at once."""
         if self._server is None:
             return
-        self._stopping.set()  # wakes requests sleeping in a timeout fault
-        self._server.shutdown()
-        self._server.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
+        self._server.stop()
         self._server = None
-        self._thread = None
 
-    # The state below is shared by the server's request threads.
+    # The state below is shared by the server's loop and the tests' threads.
 
     def set_faults(self, mode: str | None, count: int, delay_seconds: float | None = None) -> None:
         with self._lock:
@@ -175,9 +191,6 @@ class SendGridEmulator:
             if self._fault_count == 0:
                 self._fault_mode = None
             return fault
-
-    def sleep(self, seconds: float) -> None:
-        self._stopping.wait(seconds)
 
     def next_arrival_ns(self) -> int:
         # Strictly increasing, so file names sort by arrival even within one clock tick.
@@ -204,108 +217,133 @@ class SendGridEmulator:
     def messages(self) -> list[dict[str, Any]]:
         return [json.loads(path.read_text(encoding="utf-8")) for path in self.message_paths()]
 
+    def message(self, message_id: str) -> dict[str, Any] | None:
+        """One of this run's messages by its id, or None."""
+        if not MESSAGE_ID.fullmatch(message_id):
+            return None
+        path = next((path for path in self.message_paths() if path.name.endswith(f"-{message_id}.json")), None)
+        return None if path is None else json.loads(path.read_text(encoding="utf-8"))
+
     def reset(self) -> None:
         self.set_faults(None, 0)
         for path in self.message_paths():
             path.unlink(missing_ok=True)
 
+    # -- HTTP ---------------------------------------------------------------------------------
 
-class _RequestHandler(BaseHTTPRequestHandler):
-    server_version = "SendGridEmulator/1"
+    def _application(self) -> web.Application:
+        application = web.Application(client_max_size=MAX_REQUEST_BYTES, middlewares=[_json_errors])
+        routes = [
+            web.post("/v3/mail/send", self._mail_send),
+            web.get("/outbox", self._outbox),
+            web.post("/_emulator/faults", self._faults),
+            web.post("/_emulator/reset", self._reset),
+            web.get("/", self._inbox_page),
+            # Browsers ask for it on every page: an empty answer keeps their consoles free of 404s.
+            web.get("/favicon.ico", lambda _: web.Response(status=HTTPStatus.NO_CONTENT)),
+            web.get("/messages/{message_id}", self._message_page),
+            web.get("/messages/{message_id}/html", self._message_html),
+            web.get("/messages/{message_id}/attachments/{index:\\d+}", self._attachment),
+        ]
+        application.add_routes(routes)
+        application.on_shutdown.append(self._wake_held_requests)
+        return application
 
-    @property
-    def emulator(self) -> SendGridEmulator:
-        return self.server.emulator  # type: ignore[attr-defined]
+    async def _wake_held_requests(self, _: web.Application) -> None:
+        self._stopping.set()
 
-    def log_message(self, format: str, *args: Any) -> None:
-        # Quiet: tests start many instances, and the local stack has its own log lines.
-        return
-
-    def do_GET(self) -> None:
-        if self.path.split("?")[0] == "/outbox":
-            self._send_json(HTTPStatus.OK, self.emulator.messages())
-        else:
-            self._send_json(HTTPStatus.NOT_FOUND, _error_body("not found"))
-
-    def do_POST(self) -> None:
-        route = self.path.split("?")[0]
-        body = self._read_body()
-        try:
-            if route == "/v3/mail/send":
-                self._mail_send(body)
-            elif route == "/_emulator/faults":
-                self._faults(body)
-            elif route == "/_emulator/reset":
-                self.emulator.reset()
-                self._send_json(HTTPStatus.OK, {"reset": True})
-            else:
-                self._send_json(HTTPStatus.NOT_FOUND, _error_body("not found"))
-        except (BrokenPipeError, ConnectionResetError):
-            return  # the client gave up (its timeout fired during a timeout fault)
-
-    def _mail_send(self, raw_body: bytes) -> None:
+    async def _mail_send(self, request: web.Request) -> web.Response:
         # An outage comes before anything else SendGrid would check.
-        fault = self.emulator.take_fault()
+        fault = self.take_fault()
         if fault is not None:
             mode, delay_seconds = fault
             if mode == "timeout":
-                self.emulator.sleep(delay_seconds)
-                self._send_json(HTTPStatus.GATEWAY_TIMEOUT, _error_body("emulated gateway timeout"))
-            else:
-                self._send_json(HTTPStatus.INTERNAL_SERVER_ERROR, _error_body("emulated server error"))
-            return
-        expected_key = self.emulator.api_key
-        authorization = self.headers.get("Authorization", "")
-        scheme, _, key = authorization.partition(" ")
-        if scheme != "Bearer" or not key or (expected_key is not None and key != expected_key):
-            self._send_json(HTTPStatus.UNAUTHORIZED, _error_body(_INVALID_KEY_MESSAGE))
-            return
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._stopping.wait(), delay_seconds)
+                return _json(HTTPStatus.GATEWAY_TIMEOUT, _error_body("emulated gateway timeout"))
+            return _json(HTTPStatus.INTERNAL_SERVER_ERROR, _error_body("emulated server error"))
+        scheme, _, key = request.headers.get("Authorization", "").partition(" ")
+        if scheme != "Bearer" or not key or (self.api_key is not None and key != self.api_key):
+            return _json(HTTPStatus.UNAUTHORIZED, _error_body(_INVALID_KEY_MESSAGE))
         try:
-            request = json.loads(raw_body)
+            body = json.loads(await request.read())
         except ValueError:
-            self._send_json(HTTPStatus.BAD_REQUEST, _error_body("Bad Request: the body is not JSON."))
-            return
-        arrival_ns = self.emulator.next_arrival_ns()
+            return _json(HTTPStatus.BAD_REQUEST, _error_body("Bad Request: the body is not JSON."))
+        arrival_ns = self.next_arrival_ns()
         message_id = uuid.uuid4().hex
         received_at = datetime.fromtimestamp(arrival_ns / 1e9, UTC).isoformat(timespec="milliseconds")
         try:
-            message = _message_from_request(request, message_id, received_at)
+            message = _message_from_request(body, message_id, received_at)
         except _ValidationError as error:
-            self._send_json(HTTPStatus.BAD_REQUEST, _error_body(error.message, error.field))
-            return
-        self.emulator.store(arrival_ns, message)
-        self.send_response(HTTPStatus.ACCEPTED)
-        self.send_header("X-Message-Id", message_id)
-        self.send_header("Content-Length", "0")
-        self.end_headers()
+            return _json(HTTPStatus.BAD_REQUEST, _error_body(error.message, error.field))
+        self.store(arrival_ns, message)
+        return web.Response(status=HTTPStatus.ACCEPTED, headers={"X-Message-Id": message_id})
 
-    def _faults(self, raw_body: bytes) -> None:
+    async def _outbox(self, _: web.Request) -> web.Response:
+        # A long outbox is many files to read: off the loop, which keeps serving sends meanwhile.
+        return _json(HTTPStatus.OK, await asyncio.to_thread(self.messages))
+
+    async def _faults(self, request: web.Request) -> web.Response:
         try:
-            request = json.loads(raw_body)
-            mode, count = request["mode"], request.get("count", 1)
-            delay_seconds = request.get("delay_seconds")
+            body = json.loads(await request.read())
+            mode, count = body["mode"], body.get("count", 1)
+            delay_seconds = body.get("delay_seconds")
             if mode not in ("500", "timeout") or not isinstance(count, int) or count < 0:
                 raise ValueError(mode)
             if delay_seconds is not None and (not isinstance(delay_seconds, int | float) or delay_seconds < 0):
                 raise ValueError(delay_seconds)
         except (ValueError, KeyError, TypeError):
             message = 'expected {"mode": "500"|"timeout", "count": n, "delay_seconds": optional seconds}'
-            self._send_json(HTTPStatus.BAD_REQUEST, _error_body(message))
-            return
-        self.emulator.set_faults(mode, count, delay_seconds)
-        self._send_json(HTTPStatus.OK, {"mode": mode, "count": count})
+            return _json(HTTPStatus.BAD_REQUEST, _error_body(message))
+        self.set_faults(mode, count, delay_seconds)
+        return _json(HTTPStatus.OK, {"mode": mode, "count": count})
 
-    def _read_body(self) -> bytes:
-        length = int(self.headers.get("Content-Length") or 0)
-        return self.rfile.read(length) if length > 0 else b""
+    async def _reset(self, _: web.Request) -> web.Response:
+        await asyncio.to_thread(self.reset)
+        return _json(HTTPStatus.OK, {"reset": True})
 
-    def _send_json(self, status: HTTPStatus, payload: Any) -> None:
-        encoded = json.dumps(payload).encode("utf-8")
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(encoded)))
-        self.end_headers()
-        self.wfile.write(encoded)
+    async def _inbox_page(self, _: web.Request) -> web.Response:
+        messages = await asyncio.to_thread(self.messages)
+        return sendgrid_inbox.inbox_page(list(reversed(messages)))
+
+    async def _found_message(self, request: web.Request) -> dict[str, Any]:
+        message = await asyncio.to_thread(self.message, request.match_info["message_id"])
+        if message is None:
+            raise web.HTTPNotFound(reason="no such message in this run")
+        return message
+
+    async def _message_page(self, request: web.Request) -> web.Response:
+        return sendgrid_inbox.message_page(await self._found_message(request))
+
+    async def _message_html(self, request: web.Request) -> web.Response:
+        message = await self._found_message(request)
+        if message["html"] is None:
+            raise web.HTTPNotFound(reason="the message has no HTML part")
+        return sendgrid_inbox.message_html(message)
+
+    async def _attachment(self, request: web.Request) -> web.Response:
+        message = await self._found_message(request)
+        index = int(request.match_info["index"])
+        if index >= len(message["attachments"]):
+            raise web.HTTPNotFound(reason="no such attachment")
+        return sendgrid_inbox.attachment_download(message["attachments"][index])
+
+
+def _json(status: HTTPStatus, payload: Any) -> web.Response:
+    return web.Response(status=status, body=json.dumps(payload).encode(), content_type="application/json")
+
+
+@web.middleware
+async def _json_errors(
+    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+) -> web.StreamResponse:
+    """Unknown routes, wrong methods and oversized bodies answer in SendGrid's error shape."""
+    try:
+        return await handler(request)
+    except web.HTTPException as error:
+        if error.status < 400:
+            raise
+        return _json(HTTPStatus(error.status), _error_body(error.reason))
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -136,6 +136,8 @@ def start_stack(directory: Path, parts: ExitStack) -> dict[str, str]:
         port=_port("MERCADOPAGO_EMULATOR_PORT"),
         access_token=secrets["MERCADOPAGO_ACCESS_TOKEN"],
         webhook_secret=secrets["MERCADOPAGO_WEBHOOK_SECRET"],
+        # Kept beside the database that holds the payment ids, so a restarted stack still knows its payments.
+        state_dir=directory / "mercadopago",
     ).start()
     parts.callback(mercadopago.stop)
     sendgrid = SendGridEmulator(

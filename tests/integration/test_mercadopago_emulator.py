@@ -1,20 +1,25 @@
-"""The MercadoPago emulator over real HTTP: checkout, signed webhooks, search, refunds, faults."""
+"""The MercadoPago emulator over real HTTP: checkout, signed webhooks, search, refunds, faults, load, restarts."""
 
 import hashlib
 import hmac
 import json
+import resource
 import threading
 import time
 import urllib.error
 import urllib.parse
 import urllib.request
+from collections import Counter
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from local.mercadopago_emulator import MercadoPagoEmulator
+from tests.support.emulator_process import emulator_process
+from tests.support.http_load import HttpRequest, hold_connections
 from tests.support.mercadopago import (
     MERCADOPAGO_TEST_ACCESS_TOKEN,
     MERCADOPAGO_TEST_WEBHOOK_SECRET,
@@ -23,12 +28,17 @@ from tests.support.mercadopago import (
 )
 
 AUTHORIZATION = {"Authorization": f"Bearer {MERCADOPAGO_TEST_ACCESS_TOKEN}"}
+BURST_CONNECTIONS = 1_000
+BURST_SECONDS = 10.0
 
 
 class WebhookReceiver:
-    """A tiny webhook endpoint: answers the given statuses in turn (then 200) and keeps each request."""
+    """A tiny webhook endpoint: answers the given statuses in turn (then 200) and keeps each request.
 
-    def __init__(self, statuses: tuple[int, ...] = ()) -> None:
+    With `answer_delay`, each answer waits that long first, as a slow product would.
+    """
+
+    def __init__(self, statuses: tuple[int, ...] = (), answer_delay: float = 0.0) -> None:
         self.requests: list[dict[str, Any]] = []
         self._statuses = list(statuses)
         self._lock = threading.Lock()
@@ -37,6 +47,7 @@ class WebhookReceiver:
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                time.sleep(answer_delay)
                 with receiver._lock:
                     receiver.requests.append({"path": self.path, "headers": dict(self.headers), "body": body})
                     status = receiver._statuses.pop(0) if receiver._statuses else 200
@@ -179,6 +190,20 @@ def test_notification_url_without_query_and_rejected_payment(
     assert paid["status"] == "rejected"
     wait_for_notifications(mercadopago_emulator, 1)
     assert receiver.requests[0]["path"] == f"/hook?data.id={paid['payment_id']}&type=payment"
+
+
+def test_the_checkout_answers_before_its_webhook_is_answered(mercadopago_emulator: MercadoPagoEmulator) -> None:
+    receiver = WebhookReceiver(answer_delay=1.5)
+    try:
+        preference = create_preference(mercadopago_emulator, webhook_url(receiver))
+        started = time.monotonic()
+        pay(preference["init_point"], "approved")
+        answered_after = time.monotonic() - started
+        [notification] = wait_for_notifications(mercadopago_emulator, 1)
+    finally:
+        receiver.stop()
+    assert answered_after < 1.0
+    assert notification["delivered"] and notification["attempts"] == 1
 
 
 def test_checkout_accepts_json_and_refuses_an_unknown_status(mercadopago_emulator: MercadoPagoEmulator) -> None:
@@ -385,3 +410,137 @@ def test_bad_requests_answer_json_errors(mercadopago_emulator: MercadoPagoEmulat
     assert status == 404
     status, _ = emulator_call(mercadopago_emulator, "GET", "/checkout/unknown-preference")
     assert status == 404
+
+
+def test_a_thousand_connections_held_for_ten_seconds_see_no_error() -> None:
+    """1,000 clients connect at once to an emulator started as `make run` starts it, each kept busy for 10 s."""
+    with emulator_process("local.mercadopago_emulator", "--access-token", MERCADOPAGO_TEST_ACCESS_TOKEN) as url:
+        preference_body = json.dumps(
+            {"items": [{"title": "General", "quantity": 1, "unit_price": 15000}], "external_reference": "burst"}
+        ).encode()
+        preference = json.loads(_post(f"{url}/checkout/preferences", preference_body, AUTHORIZATION))
+        payment = json.loads(
+            _post(f"{url}/_emulator/payments", json.dumps({"preference_id": preference["id"]}).encode())
+        )
+        requests = [
+            HttpRequest("GET", f"/v1/payments/{payment['id']}", AUTHORIZATION),
+            HttpRequest(
+                "POST", "/checkout/preferences", {**AUTHORIZATION, "Content-Type": "application/json"}, preference_body
+            ),
+        ]
+
+        result = hold_connections(url, requests, BURST_CONNECTIONS, BURST_SECONDS)
+
+    summary = result.summary()
+    assert result.connection_errors == Counter(), summary
+    assert result.server_errors == 0, summary
+    assert set(result.answers) == {200, 201}, summary
+    assert result.connections_answered == BURST_CONNECTIONS, summary
+
+
+def test_more_connections_than_the_usual_open_files_limit_are_served() -> None:
+    """Debian's default soft limit is 1,024 open files: emulator and load client each raise their own."""
+    usual_limit = 1_024
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard != resource.RLIM_INFINITY and hard < 2 * usual_limit:
+        pytest.fail(
+            f"this test needs a hard limit on open files of at least {2 * usual_limit} (ulimit -Hn), not {hard}"
+        )
+    resource.setrlimit(resource.RLIMIT_NOFILE, (usual_limit, hard))
+    try:
+        with emulator_process("local.mercadopago_emulator", open_files_limit=usual_limit) as url:
+            # Held longer than the answer time-out: a server out of files would leave the last ones unanswered.
+            result = hold_connections(
+                url, [HttpRequest("GET", "/v1/payments/1")], usual_limit + 100, seconds=4.0, answer_timeout=2.0
+            )
+    finally:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+
+    assert result.connection_errors == Counter(), result.summary()
+    assert result.connections_answered == usual_limit + 100
+
+
+def _post(url: str, body: bytes, headers: dict[str, str] | None = None) -> bytes:
+    request = urllib.request.Request(
+        url, data=body, headers={"Content-Type": "application/json", **(headers or {})}, method="POST"
+    )
+    with urllib.request.urlopen(request, timeout=10) as answer:
+        return answer.read()
+
+
+def _get_json(url: str) -> tuple[int, Any]:
+    try:
+        with urllib.request.urlopen(urllib.request.Request(url, headers=AUTHORIZATION), timeout=10) as answer:
+            return answer.status, json.loads(answer.read())
+    except urllib.error.HTTPError as error:
+        with error:
+            return error.code, json.loads(error.read())
+
+
+def _paid_order(url: str, external_reference: str) -> int:
+    """A preference for the order and an approved payment of it; returns the payment id."""
+    body = json.dumps(
+        {"items": [{"title": "General", "quantity": 2, "unit_price": 15000}], "external_reference": external_reference}
+    ).encode()
+    preference = json.loads(_post(f"{url}/checkout/preferences", body, AUTHORIZATION))
+    paid = json.loads(_post(preference["init_point"], json.dumps({"status": "approved"}).encode()))
+    return paid["payment_id"]
+
+
+def _emulator_run(state_dir: Path | None) -> Any:
+    arguments = ["--access-token", MERCADOPAGO_TEST_ACCESS_TOKEN]
+    if state_dir is not None:
+        arguments += ["--state-dir", str(state_dir)]
+    return emulator_process("local.mercadopago_emulator", *arguments)
+
+
+def test_a_restart_over_the_same_state_folder_gives_new_ids_and_keeps_the_payments(tmp_path: Path) -> None:
+    state_dir = tmp_path / "mercadopago"
+    with _emulator_run(state_dir) as url:
+        earlier_ids = [_paid_order(url, f"order-{number}") for number in range(3)]
+        refund_headers = {**AUTHORIZATION, "X-Idempotency-Key": "refund-before-the-restart"}
+        refund = json.loads(_post(f"{url}/v1/payments/{earlier_ids[0]}/refunds", b'{"amount": 10000}', refund_headers))
+        _, before_restart = _get_json(f"{url}/v1/payments/{earlier_ids[0]}")
+
+    with _emulator_run(state_dir) as url:
+        later_ids = [_paid_order(url, f"order-{number}") for number in range(3)]
+        status, after_restart = _get_json(f"{url}/v1/payments/{earlier_ids[0]}")
+        _, found = _get_json(f"{url}/v1/payments/search?external_reference=order-1")
+        same_refund = json.loads(
+            _post(f"{url}/v1/payments/{earlier_ids[0]}/refunds", b'{"amount": 10000}', refund_headers)
+        )
+        next_refund = json.loads(
+            _post(f"{url}/v1/payments/{earlier_ids[0]}/refunds", b"{}", {**AUTHORIZATION, "X-Idempotency-Key": "next"})
+        )
+
+    assert set(earlier_ids).isdisjoint(later_ids)
+    assert (status, after_restart) == (200, before_restart)
+    assert (after_restart["transaction_amount"], after_restart["transaction_amount_refunded"]) == (30000, 10000)
+    assert [payment["id"] for payment in found["results"]] == [earlier_ids[1], later_ids[1]]
+    assert same_refund == refund
+    assert next_refund["amount"] == 20000 and next_refund["id"] != refund["id"]
+
+
+def test_a_restart_without_a_state_folder_gives_new_ids() -> None:
+    with _emulator_run(None) as url:
+        earlier_ids = [_paid_order(url, "order-a") for _ in range(3)]
+    with _emulator_run(None) as url:
+        later_ids = [_paid_order(url, "order-a") for _ in range(3)]
+        status, _ = _get_json(f"{url}/v1/payments/{earlier_ids[0]}")
+
+    assert min(later_ids) > max(earlier_ids)
+    # Nothing was kept: the earlier payment is unknown to this run.
+    assert status == 404
+
+
+def test_a_reset_forgets_the_kept_payments_but_not_the_ids_given(tmp_path: Path) -> None:
+    state_dir = tmp_path / "mercadopago"
+    with _emulator_run(state_dir) as url:
+        earlier_id = _paid_order(url, "order-a")
+        _post(f"{url}/_emulator/reset", b"{}")
+    with _emulator_run(state_dir) as url:
+        status, _ = _get_json(f"{url}/v1/payments/{earlier_id}")
+        later_id = _paid_order(url, "order-a")
+
+    assert status == 404
+    assert later_id > earlier_id

@@ -1,4 +1,4 @@
-"""The SendGrid emulator, driven through the real `sendgrid` SDK over HTTP."""
+"""The SendGrid emulator, driven through the real `sendgrid` SDK over HTTP, and under a burst of connections."""
 
 import base64
 import json
@@ -6,6 +6,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -20,10 +21,14 @@ from sendgrid import SendGridAPIClient
 from sendgrid.helpers.mail import Attachment, Disposition, FileContent, FileName, FileType, Mail
 
 from local.sendgrid_emulator import SendGridEmulator
+from tests.support.emulator_process import emulator_process
+from tests.support.http_load import HttpRequest, hold_connections
 
 pytest_plugins = ["tests.support.sendgrid"]
 
 PDF_BYTES = b"%PDF-1.4 not really a ticket"
+BURST_CONNECTIONS = 1_000
+BURST_SECONDS = 10.0
 
 
 def ticket_mail(subject: str = "Tus entradas") -> Mail:
@@ -169,8 +174,35 @@ def test_wrong_key_is_rejected(sendgrid_emulator: SendGridEmulator) -> None:
             },
             "attachments.0",
         ),
+        (
+            {
+                "personalizations": [{"to": [{"email": "b@example.com"}]}],
+                "from": {"email": "a@example.com"},
+                "subject": "s",
+                "attachments": [{"filename": 7, "content": "JVBERg=="}],
+            },
+            "attachments.0",
+        ),
+        (
+            {
+                "personalizations": [{"to": [{"email": "b@example.com"}]}],
+                "from": {"email": "a@example.com"},
+                "subject": ["not", "text"],
+                "content": [{"type": "text/plain", "value": "x"}],
+            },
+            "subject",
+        ),
     ],
-    ids=["no-personalizations", "empty-to", "no-from", "no-subject", "no-content", "attachment-without-content"],
+    ids=[
+        "no-personalizations",
+        "empty-to",
+        "no-from",
+        "no-subject",
+        "no-content",
+        "attachment-without-content",
+        "attachment-name-not-text",
+        "subject-not-text",
+    ],
 )
 def test_invalid_body_is_rejected(sendgrid_emulator: SendGridEmulator, body: dict[str, Any], field: str) -> None:
     with pytest.raises(BadRequestsError) as raised:
@@ -273,3 +305,36 @@ def test_command_line_entry_point_serves(tmp_path: Path) -> None:
     finally:
         process.terminate()
         assert process.wait(timeout=10) == 0
+
+
+def test_attachment_content_that_is_not_base64_is_rejected(sendgrid_emulator: SendGridEmulator) -> None:
+    body = {
+        "personalizations": [{"to": [{"email": "b@example.com"}]}],
+        "from": {"email": "a@example.com"},
+        "subject": "s",
+        "content": [{"type": "text/plain", "value": "x"}],
+        "attachments": [{"filename": "x.pdf", "type": "application/pdf", "content": "%PDF not base64"}],
+    }
+    with pytest.raises(BadRequestsError) as raised:
+        client_for(sendgrid_emulator).send(body)
+
+    assert json.loads(raised.value.body)["errors"][0]["field"] == "attachments.0.content"
+
+
+def test_a_thousand_connections_held_for_ten_seconds_see_no_error(tmp_path: Path) -> None:
+    """1,000 clients connect at once to an emulator started as `make run` starts it, each sending mail for 10 s."""
+    outbox_dir = tmp_path / "outbox"
+    mail = json.dumps(ticket_mail(subject="burst").get()).encode()
+    headers = {"Authorization": "Bearer burst-key", "Content-Type": "application/json"}
+    with emulator_process("local.sendgrid_emulator", "--api-key", "burst-key", "--outbox-dir", str(outbox_dir)) as url:
+        result = hold_connections(
+            url, [HttpRequest("POST", "/v3/mail/send", headers, mail)], BURST_CONNECTIONS, BURST_SECONDS
+        )
+
+    summary = result.summary()
+    assert result.connection_errors == Counter(), summary
+    assert result.server_errors == 0, summary
+    assert set(result.answers) == {202}, summary
+    assert result.connections_answered == BURST_CONNECTIONS, summary
+    # Every accepted mail was kept, once.
+    assert len(list(outbox_dir.glob("*.json"))) == result.answers[202]
