@@ -36,7 +36,6 @@ from local.lambda_runtime import (
     FunctionError,
     FunctionTimedOut,
     LambdaRuntime,
-    RuntimeBusy,
 )
 from local.sam_template import (
     LOCAL_ACCOUNT_ID,
@@ -52,8 +51,6 @@ logger = logging.getLogger(__name__)
 
 # API Gateway's payload limit for HTTP APIs.
 MAX_REQUEST_BODY_BYTES = 10 * 1024 * 1024
-# API Gateway's integration timeout for HTTP APIs: a request that waited this long for a function gets a 503.
-INTEGRATION_TIMEOUT_SECONDS = 30
 # A body that stops arriving before its Content-Length is complete: the client has sent all it will.
 BODY_IDLE_SECONDS = 2.0
 # The kernel's accept queue; a browser or a load test opening hundreds of connections at once must not be refused.
@@ -221,8 +218,8 @@ class Gateway:
     ) -> tuple[int, list[tuple[str, str]], bytes]:
         logical_id = route.function.logical_id
         try:
-            result = await self.runtime.invoke(logical_id, event, wait_limit_seconds=INTEGRATION_TIMEOUT_SECONDS)
-        except (FunctionTimedOut, RuntimeBusy) as error:
+            result = await self.runtime.invoke(logical_id, event)
+        except FunctionTimedOut as error:
             logger.error("%s on %s %s: %s", logical_id, method, raw_path, error)
             return HTTPStatus.SERVICE_UNAVAILABLE, *_message("Service Unavailable")
         except FunctionError as error:

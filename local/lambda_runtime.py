@@ -66,10 +66,6 @@ class EnvironmentFailed(Exception):
     """The environment could not start, or its process died during an invocation."""
 
 
-class RuntimeBusy(Exception):
-    """Every environment of the function stayed busy for as long as the caller could wait."""
-
-
 @dataclass
 class _Invocation:
     request_id: str
@@ -227,12 +223,9 @@ class FunctionEnvironments:
         self._started = 0
         self.environments: list[ExecutionEnvironment] = []
 
-    async def invoke(self, payload: bytes, wait_limit_seconds: float | None = None) -> bytes:
-        try:
-            await asyncio.wait_for(self._slots.acquire(), wait_limit_seconds)
-        except TimeoutError:
-            waited = f"no environment free within {wait_limit_seconds} s"
-            raise RuntimeBusy(f"{self.function.logical_id}: {waited}") from None
+    async def invoke(self, payload: bytes) -> bytes:
+        # The line has no time limit of its own: every invocation ahead ends within its function's Timeout.
+        await self._slots.acquire()
         try:
             environment = await self._warm_or_new_environment()
             try:
@@ -317,10 +310,9 @@ class LambdaRuntime:
             await self._runner.cleanup()
             self._runner = None
 
-    async def invoke(self, logical_id: str, event: Any, wait_limit_seconds: float | None = None) -> Any:
+    async def invoke(self, logical_id: str, event: Any) -> Any:
         """The function's result for `event`, as Lambda's Invoke API returns it (decoded JSON)."""
-        payload = json.dumps(event).encode()
-        return json.loads(await self.functions[logical_id].invoke(payload, wait_limit_seconds))
+        return json.loads(await self.functions[logical_id].invoke(json.dumps(event).encode()))
 
     async def start_environment(self, environment: ExecutionEnvironment) -> float:
         assert self._runner is not None
