@@ -15,6 +15,7 @@ import sys
 import time
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -98,14 +99,14 @@ def stack_environment(
     return environment
 
 
-@pytest.fixture(scope="session")
-def local_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
-    """stack.json's content, plus `local_dir` (a Path), `secrets` (the local secrets) and `web_client_origin`
-    (http://localhost:<a free port>, an origin CORS allows, where nothing is served yet)."""
+@contextmanager
+def started_local_stack(local_dir: Path) -> Iterator[dict[str, Any]]:
+    """A stack of its own in `local_dir` on a fresh database: stack.json's content, plus `local_dir` (a Path),
+    `secrets` (the local secrets) and `web_client_origin` (http://localhost:<a free port>, an origin CORS allows,
+    where nothing is served yet)."""
     server_url = postgres.test_server_url()
     database_name = f"crowdify_e2e_{uuid.uuid4().hex[:10]}"
     database_url = postgres.create_database(server_url, database_name)
-    local_dir = tmp_path_factory.mktemp("local-stack")
     web_client_origin = f"http://localhost:{free_port()}"
     stack = StartedStack(local_dir, stack_environment(local_dir, database_url, web_client_origin))
     try:
@@ -123,6 +124,13 @@ def local_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, 
     finally:
         stack.stop()
         postgres.drop_database(server_url, database_name)
+
+
+@pytest.fixture(scope="session")
+def local_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    """The stack the end-to-end tests share (see started_local_stack)."""
+    with started_local_stack(tmp_path_factory.mktemp("local-stack")) as stack:
+        yield stack
 
 
 def free_port() -> int:
