@@ -55,6 +55,8 @@ MAX_REQUEST_BODY_BYTES = 10 * 1024 * 1024
 BODY_IDLE_SECONDS = 2.0
 # The kernel's accept queue; a browser or a load test opening hundreds of connections at once must not be refused.
 LISTEN_BACKLOG = 4096
+# How long stopping waits for requests in flight (Ctrl-C must not wait out a queue of them).
+STOP_SECONDS = 2.0
 LOCAL_API_ID = "local"
 _TEXT_ENCODING = "utf-8"
 _Result = TypeVar("_Result")
@@ -145,7 +147,9 @@ class Gateway:
     async def _start(self) -> None:
         await self.runtime.start()
         # The low-level server: the gateway routes by the template itself, and every request reaches _handle.
-        self._runner = web.ServerRunner(_GatewayServer(self._handle, access_log=None), handle_signals=False)
+        self._runner = web.ServerRunner(
+            _GatewayServer(self._handle, access_log=None), handle_signals=False, shutdown_timeout=STOP_SECONDS
+        )
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.host, self.port, backlog=LISTEN_BACKLOG, reuse_address=True)
         await site.start()
