@@ -45,7 +45,7 @@ from local.sam_template import (
     ScheduleTrigger,
     SqsTrigger,
 )
-from local.static_files import read_static_file, static_folder_for
+from local.static_files import StaticFolder, read_static_file, static_folder_for
 
 logger = logging.getLogger(__name__)
 
@@ -239,7 +239,9 @@ class Gateway:
             logger.error("%s returned a response API Gateway cannot read: %s", logical_id, error)
             return HTTPStatus.INTERNAL_SERVER_ERROR, *_message("Internal Server Error")
 
-    def _static(self, static: Any, raw_path: str, method: str, request_id: str, started: float) -> web.StreamResponse:
+    def _static(
+        self, static: StaticFolder, raw_path: str, method: str, request_id: str, started: float
+    ) -> web.StreamResponse:
         if raw_path == static.prefix.rstrip("/"):
             self._log(method, raw_path, HTTPStatus.MOVED_PERMANENTLY, "static", started)
             return _answer(HTTPStatus.MOVED_PERMANENTLY, [("location", static.prefix)], b"", request_id)
