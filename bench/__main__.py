@@ -45,8 +45,22 @@ def flatten(prefix: str, value: Any) -> list[tuple[str, Any]]:
     return [(prefix, value)]
 
 
+def durable_server() -> dict[str, str]:
+    """Refuses (exits) before any benchmark runs when the Postgres the benchmarks would use is not durable."""
+    from bench._durable_postgres import NotDurable, require_durable
+    from local.postgres import test_server_url
+    from local.state import use_shared_layer
+
+    use_shared_layer()
+    try:
+        return require_durable(test_server_url())
+    except NotDurable as error:
+        sys.exit(str(error))
+
+
 def main(selected: list[str]) -> int:
     names = selected or benchmark_names()
+    postgres = durable_server()
     results: dict[str, Any] = {}
     failures = 0
     for name in names:
@@ -61,7 +75,7 @@ def main(selected: list[str]) -> int:
         results[name]["seconds"] = round(time.perf_counter() - started, 1)
 
     OUTPUT.parent.mkdir(exist_ok=True)
-    document = {"measured_at": datetime.now(UTC).isoformat(), "machine": machine(), **results}
+    document = {"measured_at": datetime.now(UTC).isoformat(), "machine": machine(), "postgres": postgres, **results}
     OUTPUT.write_text(json.dumps(document, indent=2, default=str))
 
     print()

@@ -1,104 +1,69 @@
-"""A local API Gateway HTTP API: serves every HttpApi route of template.yaml by calling its handler.
+"""A local API Gateway HTTP API: serves every HttpApi route of template.yaml by invoking its function.
 
-Handlers run in this process with payload v2 events built the way API Gateway builds them, so
-adding a route to the template is all it takes to serve it locally. Like Lambda, one function
-handles one request at a time (each has its own lock), while different functions run in parallel.
+The server is aiohttp's: one event loop holds thousands of connections (a kept-alive client, a browser's
+burst), with TCP_NODELAY on every socket so that a reply never waits for the client's delayed ACK. Functions
+run as on Lambda, each in worker processes of its own (local/lambda_runtime.py), invoked with payload v2
+events built the way API Gateway builds them, so adding a route to the template is all it takes to serve it
+locally. CORS preflights are answered from the template's CorsConfiguration, as API Gateway answers them.
 
-Every function gets the environment the caller passes, not the template's: the template's values
-are deploy-time references (Secrets Manager, parameters) that mean nothing locally.
+Every function gets the environment the caller passes, not the template's: the template's values are
+deploy-time references (Secrets Manager, parameters) that mean nothing locally.
 """
 
 from __future__ import annotations
 
+import asyncio
 import base64
-import importlib
 import json
 import logging
-import os
 import secrets
-import sys
 import threading
 import time
-import traceback
-import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable
 from datetime import UTC, datetime
-from email.utils import formatdate
 from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import parse_qsl, unquote, urlsplit
 
+from aiohttp import web
+from aiohttp.web_protocol import RequestHandler
+from multidict import CIMultiDict
+
+from local.lambda_runtime import (
+    DEFAULT_CONCURRENCY,
+    EnvironmentFailed,
+    FunctionError,
+    FunctionTimedOut,
+    LambdaRuntime,
+)
 from local.sam_template import (
     LOCAL_ACCOUNT_ID,
-    LOCAL_REGION,
     CorsConfiguration,
-    FunctionDefinition,
     Route,
     SamTemplate,
     ScheduleTrigger,
     SqsTrigger,
 )
+from local.static_files import StaticFolder, read_static_file, static_folder_for
 
 logger = logging.getLogger(__name__)
 
 # API Gateway's payload limit for HTTP APIs.
 MAX_REQUEST_BODY_BYTES = 10 * 1024 * 1024
+# A body that stops arriving before its Content-Length is complete: the client has sent all it will.
+BODY_IDLE_SECONDS = 2.0
+# The kernel's accept queue; a browser or a load test opening hundreds of connections at once must not be refused.
+LISTEN_BACKLOG = 4096
+# How long stopping waits for requests in flight (Ctrl-C must not wait out a queue of them).
+STOP_SECONDS = 2.0
 LOCAL_API_ID = "local"
 _TEXT_ENCODING = "utf-8"
-
-
-class LambdaContext:
-    """The context object the Python runtime passes to a handler, with the attributes Powertools reads."""
-
-    def __init__(self, function: FunctionDefinition) -> None:
-        self.function_name = function.function_name
-        self.function_version = "$LATEST"
-        self.invoked_function_arn = (
-            f"arn:aws:lambda:{LOCAL_REGION}:{LOCAL_ACCOUNT_ID}:function:{function.function_name}"
-        )
-        self.memory_limit_in_mb = function.memory_mb
-        self.aws_request_id = str(uuid.uuid4())
-        self.log_group_name = f"/aws/lambda/{function.function_name}"
-        self.log_stream_name = f"{datetime.now(UTC):%Y/%m/%d}/[$LATEST]{uuid.uuid4().hex}"
-        self.identity = None
-        self.client_context = None
-        self._deadline = time.monotonic() + function.timeout_seconds
-
-    def get_remaining_time_in_millis(self) -> int:
-        return max(0, int((self._deadline - time.monotonic()) * 1000))
-
-
-class FunctionRuntime:
-    """One warm Lambda container: imports the handler on first use, serves one invocation at a time."""
-
-    def __init__(self, function: FunctionDefinition) -> None:
-        self.function = function
-        self._lock = threading.Lock()
-        self._handler: Callable[[Any, LambdaContext], Any] | None = None
-
-    def invoke(self, event: Any) -> Any:
-        with self._lock:
-            if self._handler is None:
-                module_name, attribute = self.function.handler.rsplit(".", 1)
-                self._handler = getattr(importlib.import_module(module_name), attribute)
-            started = time.monotonic()
-            try:
-                return self._handler(event, LambdaContext(self.function))
-            finally:
-                elapsed = time.monotonic() - started
-                if elapsed > self.function.timeout_seconds:
-                    logger.warning(
-                        "%s took %.1f s; Lambda would have stopped it after its %s s timeout",
-                        self.function.logical_id,
-                        elapsed,
-                        self.function.timeout_seconds,
-                    )
+_Result = TypeVar("_Result")
 
 
 class Gateway:
-    """Serves the template's HttpApi routes on host:port (0 picks a free port)."""
+    """Serves the template's HttpApi routes on host:port (0 picks a free port), on a thread of its own."""
 
     def __init__(
         self,
@@ -107,48 +72,40 @@ class Gateway:
         port: int = 0,
         environment: dict[str, str] | None = None,
         parameter_overrides: dict[str, str] | None = None,
+        concurrency: int = DEFAULT_CONCURRENCY,
     ) -> None:
         self.template = SamTemplate.read(template_path, parameter_overrides)
         self.host = host
         self.port = port
-        self.environment = dict(environment or {})
-        self.runtimes = {
-            logical_id: FunctionRuntime(function) for logical_id, function in self.template.functions.items()
-        }
-        self._import_paths: list[str] = []
-        self._server: ThreadingHTTPServer | None = None
+        self.runtime = LambdaRuntime(
+            self.template.functions, self.template.layer_directories, dict(environment or {}), concurrency
+        )
+        self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
+        self._runner: web.ServerRunner | None = None
 
     @property
     def url(self) -> str:
         return f"http://{self.host}:{self.port}"
 
     def start(self) -> Gateway:
-        # Handlers run in this process and read their settings from os.environ on first use.
-        os.environ.update(self.environment)
-        _forget_cached_settings()
-        self._add_import_paths()
-        server = ThreadingHTTPServer((self.host, self.port), _RequestHandler)
-        server.gateway = self  # type: ignore[attr-defined]
-        self._server = server
-        self.port = server.server_address[1]
-        self._thread = threading.Thread(target=server.serve_forever, name="gateway", daemon=True)
+        loop = asyncio.new_event_loop()
+        self._loop = loop
+        self._thread = threading.Thread(target=loop.run_forever, name="gateway", daemon=True)
         self._thread.start()
+        self._call(self._start())
         logger.info("Gateway serving %d routes on %s", len(self.template.routes), self.url)
         return self
 
     def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
-        if self._thread is not None:
-            self._thread.join()
-            self._thread = None
-        for path in self._import_paths:
-            if path in sys.path:
-                sys.path.remove(path)
-        self._import_paths = []
+        if self._loop is None or self._thread is None:
+            return
+        self._call(self._stop())
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join()
+        self._loop.close()
+        self._loop = None
+        self._thread = None
 
     def sqs_triggers(self) -> list[SqsTrigger]:
         return list(self.template.sqs_triggers)
@@ -157,8 +114,14 @@ class Gateway:
         return list(self.template.schedule_triggers)
 
     def invoke(self, logical_id: str, event: Any) -> Any:
-        """Invoke a function of the template with any event, as Lambda's Invoke API would."""
-        return self.runtimes[logical_id].invoke(event)
+        """Invoke a function of the template with any event, as Lambda's Invoke API would (from any thread but
+        the gateway's own); raises FunctionError, FunctionTimedOut or EnvironmentFailed as Lambda reports them."""
+        return self._call(self.runtime.invoke(logical_id, event))
+
+    def environments(self, logical_id: str) -> list[int]:
+        """The process ids of the function's live environments."""
+        environments = self.runtime.functions[logical_id].environments
+        return [environment.process.pid for environment in environments if environment.process is not None]
 
     def match(self, method: str, raw_path: str) -> tuple[Route, dict[str, str]] | None:
         """The most specific route for the request, as API Gateway picks it, and its path parameters."""
@@ -177,15 +140,187 @@ class Gateway:
                 best = (score, route, parameters)
         return None if best is None else (best[1], best[2])
 
-    def _add_import_paths(self) -> None:
-        directories = [*self.template.layer_directories]
-        directories += sorted({function.code_directory for function in self.template.functions.values()})
-        _warn_about_shadowed_modules([function.code_directory for function in self.template.functions.values()])
-        for directory in reversed(directories):
-            path = str(directory)
-            if path not in sys.path:
-                sys.path.insert(0, path)
-                self._import_paths.append(path)
+    def _call(self, coroutine: Awaitable[_Result]) -> _Result:
+        assert self._loop is not None
+        return asyncio.run_coroutine_threadsafe(coroutine, self._loop).result()  # type: ignore[arg-type]
+
+    async def _start(self) -> None:
+        await self.runtime.start()
+        # The low-level server: the gateway routes by the template itself, and every request reaches _handle.
+        self._runner = web.ServerRunner(
+            _GatewayServer(self._handle, access_log=None), handle_signals=False, shutdown_timeout=STOP_SECONDS
+        )
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, self.host, self.port, backlog=LISTEN_BACKLOG, reuse_address=True)
+        await site.start()
+        self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+
+    async def _stop(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+        await self.runtime.stop()
+        # Connections the runners let go of still have tasks; the loop closes after this.
+        leftovers = [task for task in asyncio.all_tasks() if task is not asyncio.current_task()]
+        for task in leftovers:
+            task.cancel()
+        await asyncio.gather(*leftovers, return_exceptions=True)
+
+    async def _handle(self, request: web.BaseRequest) -> web.StreamResponse:
+        started = time.monotonic()
+        request_id = base64.b64encode(secrets.token_bytes(12)).decode()
+        split = urlsplit(request.raw_path)
+        raw_path = split.path or "/"
+        method = request.method.upper()
+        try:
+            body = await _read_body(request)
+        except RequestBodyTooLarge:
+            return _answer(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, *_message("Request Entity Too Large"), request_id)
+        except IncompleteBody:
+            self._log(method, raw_path, HTTPStatus.BAD_REQUEST, "body shorter than its Content-Length", started)
+            response = _answer(HTTPStatus.BAD_REQUEST, *_message("Bad Request"), request_id)
+            response.force_close()
+            return response
+        origin = request.headers.get("origin")
+        cors = self.template.cors
+
+        if method == "OPTIONS" and cors is not None:
+            # API Gateway answers every preflight itself, whether or not a route declares OPTIONS.
+            headers = _preflight_headers(cors, origin, request.headers)
+            self._log(method, raw_path, HTTPStatus.NO_CONTENT, "CORS preflight", started)
+            return _answer(HTTPStatus.NO_CONTENT, headers, b"", request_id)
+        static = static_folder_for(raw_path)
+        if static is not None and method in ("GET", "HEAD"):
+            return self._static(static, raw_path, method, request_id, started)
+        matched = self.match(method, raw_path)
+        if matched is None:
+            self._log(method, raw_path, HTTPStatus.NOT_FOUND, "no route", started)
+            return _answer(HTTPStatus.NOT_FOUND, *_message("Not Found"), request_id)
+        route, path_parameters = matched
+        event = build_http_event(
+            route=route,
+            path_parameters=path_parameters,
+            method=method,
+            raw_path=raw_path,
+            raw_query=split.query,
+            header_pairs=list(request.headers.items()),
+            body=body,
+            source_ip=request.remote or "127.0.0.1",
+            protocol=f"HTTP/{request.version.major}.{request.version.minor}",
+            request_id=request_id,
+        )
+        status, headers, response_body = await self._invoke(route, event, method, raw_path)
+        if cors is not None:
+            # With CORS configured, API Gateway replaces whatever CORS headers the integration sent.
+            headers = [(name, value) for name, value in headers if not name.lower().startswith("access-control-")]
+            headers += _cors_response_headers(cors, origin)
+        self._log(method, raw_path, status, route.function.logical_id, started)
+        return _answer(status, headers, response_body, request_id)
+
+    async def _invoke(
+        self, route: Route, event: dict[str, Any], method: str, raw_path: str
+    ) -> tuple[int, list[tuple[str, str]], bytes]:
+        logical_id = route.function.logical_id
+        try:
+            result = await self.runtime.invoke(logical_id, event)
+        except FunctionTimedOut as error:
+            logger.error("%s on %s %s: %s", logical_id, method, raw_path, error)
+            return HTTPStatus.SERVICE_UNAVAILABLE, *_message("Service Unavailable")
+        except FunctionError as error:
+            logger.error("%s failed on %s %s:\n%s", logical_id, method, raw_path, error.traceback_text())
+            return HTTPStatus.INTERNAL_SERVER_ERROR, *_message("Internal Server Error")
+        except EnvironmentFailed as error:
+            logger.error("%s failed on %s %s: %s", logical_id, method, raw_path, error)
+            return HTTPStatus.INTERNAL_SERVER_ERROR, *_message("Internal Server Error")
+        try:
+            return http_response(result)
+        except (TypeError, ValueError, KeyError) as error:
+            # API Gateway's answer to a response it cannot read.
+            logger.error("%s returned a response API Gateway cannot read: %s", logical_id, error)
+            return HTTPStatus.INTERNAL_SERVER_ERROR, *_message("Internal Server Error")
+
+    def _static(
+        self, static: StaticFolder, raw_path: str, method: str, request_id: str, started: float
+    ) -> web.StreamResponse:
+        if raw_path == static.prefix.rstrip("/"):
+            self._log(method, raw_path, HTTPStatus.MOVED_PERMANENTLY, "static", started)
+            return _answer(HTTPStatus.MOVED_PERMANENTLY, [("location", static.prefix)], b"", request_id)
+        answer = read_static_file(static, unquote(raw_path))
+        self._log(method, raw_path, answer.status, "static", started)
+        headers = [("content-type", answer.content_type), ("cache-control", "no-cache")]
+        return _answer(answer.status, headers, answer.body, request_id)
+
+    def _log(self, method: str, raw_path: str, status: int, target: str, started: float) -> None:
+        elapsed_milliseconds = (time.monotonic() - started) * 1000
+        logger.info("%s %s -> %d (%s, %.0f ms)", method, raw_path, status, target, elapsed_milliseconds)
+
+
+class _GatewayProtocol(RequestHandler):
+    """aiohttp's connection handler, answering a request its parser refuses (a Content-Length of -1 or `abc`,
+    a broken request line) as API Gateway does: a JSON 400 and one log line, not a text page and a traceback."""
+
+    def handle_error(
+        self,
+        request: web.BaseRequest,
+        status: int = 500,
+        exc: BaseException | None = None,
+        message: str | None = None,
+    ) -> web.StreamResponse:
+        if status != HTTPStatus.BAD_REQUEST:
+            return super().handle_error(request, status, exc, message)
+        reason = (message or "").strip().splitlines()[0] if message else "malformed request"
+        logger.info("Refused a malformed request from %s: %s", request.remote, reason)
+        headers, body = _message("Bad Request")
+        response = web.Response(status=status, body=body, headers=dict(headers))
+        response.force_close()
+        return response
+
+
+class _GatewayServer(web.Server):
+    def __call__(self) -> RequestHandler:
+        # aiohttp's own factory with the subclass above (its attributes as in the pinned aiohttp release).
+        return _GatewayProtocol(self, loop=self._loop, **self._kwargs)
+
+
+class RequestBodyTooLarge(Exception):
+    pass
+
+
+class IncompleteBody(Exception):
+    pass
+
+
+async def _read_body(request: web.BaseRequest) -> bytes:
+    """The whole body; one over API Gateway's limit is read to its end anyway (a client still sending would see
+    a reset connection instead of the 413), and one that stops short of its Content-Length is refused."""
+    chunks: list[bytes] = []
+    total = 0
+    while True:
+        try:
+            chunk = await asyncio.wait_for(request.content.readany(), BODY_IDLE_SECONDS)
+        except TimeoutError:
+            raise IncompleteBody from None
+        if not chunk:
+            break
+        total += len(chunk)
+        if total <= MAX_REQUEST_BODY_BYTES:
+            chunks.append(chunk)
+    if total > MAX_REQUEST_BODY_BYTES:
+        raise RequestBodyTooLarge
+    return b"".join(chunks)
+
+
+def _answer(status: int, headers: list[tuple[str, str]], body: bytes, request_id: str) -> web.Response:
+    response_headers: CIMultiDict[str] = CIMultiDict()
+    for name, value in headers:
+        if name.lower() not in ("content-length", "transfer-encoding", "connection"):
+            response_headers.add(name, value)
+    response_headers["apigw-requestid"] = request_id
+    response = web.Response(status=status, body=body, headers=response_headers)
+    if "content-type" not in response_headers:
+        # aiohttp would name a type the function did not; API Gateway names none.
+        response.headers.popall("content-type", None)
+    return response
 
 
 def _match_path(route_path: str, segments: list[str]) -> tuple[tuple[int, ...], dict[str, str]] | None:
@@ -216,28 +351,6 @@ def _match_path(route_path: str, segments: list[str]) -> tuple[tuple[int, ...], 
     if len(segments) != len(route_segments):
         return None
     return tuple(ranks), parameters
-
-
-def _warn_about_shadowed_modules(code_directories: list[Path]) -> None:
-    # All functions share one sys.path here, unlike Lambda: a module name in two code folders
-    # would silently import the first folder's module for both.
-    owners: dict[str, set[Path]] = {}
-    for directory in set(code_directories):
-        for entry in directory.iterdir() if directory.is_dir() else ():
-            if entry.suffix == ".py" or (entry.is_dir() and (entry / "__init__.py").exists()):
-                owners.setdefault(entry.stem, set()).add(directory)
-    for name, directories in sorted(owners.items()):
-        if len(directories) > 1:
-            folders = ", ".join(sorted(str(directory) for directory in directories))
-            logger.warning("Module %r exists in %s: locally only one of them is importable", name, folders)
-
-
-def _forget_cached_settings() -> None:
-    try:
-        from crowdify.settings import reset_settings
-    except ModuleNotFoundError:
-        return
-    reset_settings()
 
 
 def build_http_event(
@@ -328,138 +441,6 @@ def http_response(result: Any) -> tuple[int, list[tuple[str, str]], bytes]:
     else:
         body = raw_body.encode(_TEXT_ENCODING) if isinstance(raw_body, str) else json.dumps(raw_body).encode()
     return status, headers, body
-
-
-class RequestBodyTooLarge(Exception):
-    pass
-
-
-class _RequestHandler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    server_version = "CrowdifyLocalGateway"
-
-    @property
-    def gateway(self) -> Gateway:
-        return self.server.gateway  # type: ignore[attr-defined]
-
-    def log_message(self, format: str, *args: Any) -> None:
-        # Each request is logged once, with its route and timing, by _handle.
-        return
-
-    def _handle(self) -> None:
-        started = time.monotonic()
-        request_id = base64.b64encode(secrets.token_bytes(12)).decode()
-        split = urlsplit(self.path)
-        raw_path = split.path or "/"
-        method = self.command.upper()
-        try:
-            body = self._read_body()
-        except RequestBodyTooLarge:
-            self.close_connection = True
-            self._send(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, *_message("Request Entity Too Large"), request_id)
-            return
-        origin = self.headers.get("origin")
-        cors = self.gateway.template.cors
-
-        if method == "OPTIONS" and cors is not None:
-            self._send(HTTPStatus.NO_CONTENT, _preflight_headers(cors, origin, self.headers), b"", request_id)
-            self._log(method, raw_path, HTTPStatus.NO_CONTENT, "CORS preflight", started)
-            return
-        matched = self.gateway.match(method, raw_path)
-        if matched is None:
-            self._send(HTTPStatus.NOT_FOUND, *_message("Not Found"), request_id)
-            self._log(method, raw_path, HTTPStatus.NOT_FOUND, "no route", started)
-            return
-        route, path_parameters = matched
-        event = build_http_event(
-            route=route,
-            path_parameters=path_parameters,
-            method=method,
-            raw_path=raw_path,
-            raw_query=split.query,
-            header_pairs=list(self.headers.items()),
-            body=body,
-            source_ip=self.client_address[0],
-            protocol=self.request_version,
-            request_id=request_id,
-        )
-        try:
-            status, headers, response_body = http_response(
-                self.gateway.runtimes[route.function.logical_id].invoke(event)
-            )
-        except Exception:
-            logger.error("%s failed on %s %s:\n%s", route.function.logical_id, method, raw_path, traceback.format_exc())
-            status = HTTPStatus.INTERNAL_SERVER_ERROR
-            headers, response_body = _message("Internal Server Error")
-        if cors is not None:
-            # With CORS configured, API Gateway replaces whatever CORS headers the integration sent.
-            headers = [(name, value) for name, value in headers if not name.lower().startswith("access-control-")]
-            headers += _cors_response_headers(cors, origin)
-        self._send(status, headers, response_body, request_id)
-        self._log(method, raw_path, status, route.function.logical_id, started)
-
-    def __getattr__(self, name: str) -> Any:
-        # Every method reaches the router, as at API Gateway: one no route declares is a 404 there, not a 501.
-        if name.startswith("do_"):
-            return self._handle
-        raise AttributeError(name)
-
-    def _read_body(self) -> bytes:
-        if self.headers.get("transfer-encoding", "").lower() == "chunked":
-            return self._read_chunked_body()
-        length = int(self.headers.get("content-length") or 0)
-        if length > MAX_REQUEST_BODY_BYTES:
-            # Read it anyway: a client still sending would see a reset connection instead of the 413.
-            self._discard(length)
-            raise RequestBodyTooLarge
-        return self.rfile.read(length)
-
-    def _read_chunked_body(self) -> bytes:
-        chunks: list[bytes] = []
-        total = 0
-        while True:
-            size = int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)
-            if size == 0:
-                while self.rfile.readline() not in (b"\r\n", b"\n", b""):
-                    continue
-                break
-            total += size
-            if total > MAX_REQUEST_BODY_BYTES:
-                self._discard(size)
-                self.rfile.readline()
-                chunks.clear()
-            else:
-                chunks.append(self.rfile.read(size))
-                self.rfile.readline()
-        if total > MAX_REQUEST_BODY_BYTES:
-            raise RequestBodyTooLarge
-        return b"".join(chunks)
-
-    def _discard(self, length: int) -> None:
-        remaining = length
-        while remaining > 0:
-            received = self.rfile.read(min(remaining, 1024 * 1024))
-            if not received:
-                return
-            remaining -= len(received)
-
-    def _send(self, status: int, headers: list[tuple[str, str]], body: bytes, request_id: str) -> None:
-        self.send_response_only(status)
-        self.send_header("date", formatdate(usegmt=True))
-        for name, value in headers:
-            if name.lower() not in ("content-length", "transfer-encoding", "connection"):
-                self.send_header(name, value)
-        self.send_header("content-length", str(len(body)))
-        self.send_header("apigw-requestid", request_id)
-        if self.close_connection:
-            self.send_header("connection", "close")
-        self.end_headers()
-        if self.command != "HEAD":
-            self.wfile.write(body)
-
-    def _log(self, method: str, raw_path: str, status: int, target: str, started: float) -> None:
-        elapsed_milliseconds = (time.monotonic() - started) * 1000
-        logger.info("%s %s -> %d (%s, %.0f ms)", method, raw_path, status, target, elapsed_milliseconds)
 
 
 def _message(text: str) -> tuple[list[tuple[str, str]], bytes]:

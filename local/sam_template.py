@@ -126,7 +126,9 @@ class SamTemplate:
         """`parameter_overrides` plays the part of `sam deploy --parameter-overrides`."""
         path = Path(path).resolve()
         document = load_template(path) or {}
-        resolver = _IntrinsicResolver(document.get("Parameters") or {}, parameter_overrides or {})
+        resolver = _IntrinsicResolver(
+            document.get("Parameters") or {}, parameter_overrides or {}, document.get("Conditions") or {}
+        )
         template = cls(path=path)
         resources: dict[str, Any] = document.get("Resources") or {}
         globals_section = document.get("Globals") or {}
@@ -264,7 +266,8 @@ class _IntrinsicResolver:
 
     _SUBSTITUTION = re.compile(r"\$\{([^}!]+)\}")
 
-    def __init__(self, parameters: dict[str, Any], overrides: dict[str, str]) -> None:
+    def __init__(self, parameters: dict[str, Any], overrides: dict[str, str], conditions: dict[str, Any]) -> None:
+        self.conditions = conditions
         self.values: dict[str, Any] = dict(PSEUDO_PARAMETERS)
         for name, declaration in parameters.items():
             declaration = declaration or {}
@@ -296,9 +299,39 @@ class _IntrinsicResolver:
                 if isinstance(parts, list) and all(isinstance(part, str | int) for part in parts):
                     return delimiter.join(str(part) for part in parts)
                 return None
+            if key == "Fn::If":
+                condition, when_true, when_false = argument
+                verdict = self.condition(condition)
+                if verdict is None:
+                    return None
+                return self.resolve(when_true if verdict else when_false)
             if key.startswith("Fn::"):
                 return None
         return {key: self.resolve(item) for key, item in value.items()}
+
+    def condition(self, name: str) -> bool | None:
+        """A named condition of the template's Conditions; None when it depends on something unknown here."""
+        return self._evaluate(self.conditions.get(name))
+
+    def _evaluate(self, expression: Any) -> bool | None:
+        if not isinstance(expression, dict) or len(expression) != 1:
+            return None
+        (key, argument), *_ = expression.items()
+        if key == "Condition":
+            return self.condition(argument)
+        if key == "Fn::Equals":
+            left, right = (self.resolve(item) for item in argument)
+            return None if left is None or right is None else str(left) == str(right)
+        verdicts = [self._evaluate(item) for item in argument] if isinstance(argument, list) else []
+        if None in verdicts or not verdicts:
+            return None
+        if key == "Fn::Not":
+            return not verdicts[0]
+        if key == "Fn::And":
+            return all(verdicts)
+        if key == "Fn::Or":
+            return any(verdicts)
+        return None
 
     def _substitute(self, argument: Any) -> str | None:
         text, variables = (argument, {}) if isinstance(argument, str) else (argument[0], argument[1])

@@ -27,6 +27,7 @@ from types import FrameType
 from typing import Any
 
 from local.gateway import Gateway
+from local.lambda_runtime import DEFAULT_CONCURRENCY
 from local.sam_template import (
     LOCAL_ACCOUNT_ID,
     LOCAL_REGION,
@@ -159,6 +160,7 @@ def start_stack(directory: Path, parts: ExitStack) -> dict[str, str]:
         "MERCADOPAGO_API_BASE_URL": mercadopago.url,
         "SENDGRID_API_BASE_URL": sendgrid.url,
         "PUBLIC_BASE_URL": gateway_url,
+        "FRONTEND_BASE_URL": frontend_base_url(gateway_url),
         "CORS_ORIGINS": cors_origins,
         "TICKETS_BUCKET": TICKETS_BUCKET,
         "PAID_ORDERS_QUEUE_URL": queue_urls[PAID_ORDERS_QUEUE],
@@ -178,6 +180,7 @@ def start_stack(directory: Path, parts: ExitStack) -> dict[str, str]:
         port=gateway_port,
         environment=environment,
         parameter_overrides={"CorsOrigins": cors_origins},
+        concurrency=int(os.environ.get("CROWDIFY_LOCAL_CONCURRENCY") or DEFAULT_CONCURRENCY),
     ).start()
     parts.callback(gateway.stop)
 
@@ -210,6 +213,12 @@ def start_stack(directory: Path, parts: ExitStack) -> dict[str, str]:
         "moto": moto_url,
         "database_url": database_url,
     }
+
+
+def frontend_base_url(gateway_url: str) -> str:
+    """FRONTEND_BASE_URL when set (a web client is running), else the stack's own order page: MercadoPago's back
+    URLs and a free order's link ({base}/purchase/{outcome}?order_id=…) then land on a page that exists."""
+    return os.environ.get("FRONTEND_BASE_URL") or f"{gateway_url}/local"
 
 
 def _start_database(directory: Path, parts: ExitStack) -> str:

@@ -1,21 +1,28 @@
-"""The local gateway against a toy template: routing, payload v2 events and responses, limits, CORS."""
+"""The local gateway against a toy template: routing, payload v2 events and responses, limits, CORS, static
+files, and the functions' execution environments (processes of their own, cold starts, concurrency, timeouts)."""
 
 from __future__ import annotations
 
 import base64
 import http.client
-import itertools
 import json
 import logging
 import os
+import re
+import socket
+import sys
 import textwrap
 import threading
+import time
 from collections.abc import Iterator
+from pathlib import Path
 
+import psutil
 import pytest
 import requests
 
-from local.gateway import MAX_REQUEST_BODY_BYTES, Gateway
+from local import static_files
+from local.gateway import BODY_IDLE_SECONDS, MAX_REQUEST_BODY_BYTES, Gateway
 
 ALLOWED_ORIGIN = "http://localhost:5173"
 
@@ -74,6 +81,31 @@ Resources:
       Handler: toy_gateway_echo.slow_handler
       Events:
         SlowTwin: {Type: HttpApi, Properties: {Method: GET, Path: /slow-twin}}
+  StateWriterFunction:
+    Type: AWS::Serverless::Function
+    Properties:
+      Handler: toy_gateway_state.remember
+      Events:
+        Remember: {Type: HttpApi, Properties: {Method: POST, Path: /state}}
+  StateReaderFunction:
+    Type: AWS::Serverless::Function
+    Properties:
+      Handler: toy_gateway_state.recall
+      Events:
+        Recall: {Type: HttpApi, Properties: {Method: GET, Path: /state}}
+  WarmFunction:
+    Type: AWS::Serverless::Function
+    Properties:
+      Handler: toy_gateway_state.recall
+      Events:
+        Warm: {Type: HttpApi, Properties: {Method: GET, Path: /warm}}
+  SleepyFunction:
+    Type: AWS::Serverless::Function
+    Properties:
+      Handler: toy_gateway_echo.sleepy_handler
+      Timeout: 1
+      Events:
+        Sleepy: {Type: HttpApi, Properties: {Method: GET, Path: /sleepy}}
   FailingFunction:
     Type: AWS::Serverless::Function
     Properties:
@@ -108,6 +140,7 @@ Resources:
 TOY_HANDLERS = """
 import base64
 import json
+import os
 import time
 
 from toy_gateway_layer import LAYER_GREETING
@@ -120,6 +153,7 @@ def lambda_handler(event, context):
         "body": json.dumps({
             "event": event,
             "greeting": LAYER_GREETING,
+            "setting": os.environ.get("TOY_GATEWAY_SETTING"),
             "context": {
                 "function_name": context.function_name,
                 "memory_limit_in_mb": context.memory_limit_in_mb,
@@ -138,7 +172,12 @@ def plain_value_handler(event, context):
 def slow_handler(event, context):
     started = time.monotonic()
     time.sleep(0.3)
-    return {"started": started, "finished": time.monotonic()}
+    return {"started": started, "finished": time.monotonic(), "pid": os.getpid()}
+
+
+def sleepy_handler(event, context):
+    time.sleep(float(event["queryStringParameters"]["seconds"]))
+    return {"pid": os.getpid()}
 
 
 def failing_handler(event, context):
@@ -161,6 +200,32 @@ def consumer_handler(event, context):
 """
 
 
+TOY_STATE_HANDLERS = """
+import os
+import sys
+
+REMEMBERED = []
+
+
+def remember(event, context):
+    import toy_gateway_private
+
+    REMEMBERED.append(event["body"])
+    os.environ["TOY_GATEWAY_LEAK"] = event["body"]
+    return {"pid": os.getpid(), "remembered": REMEMBERED}
+
+
+def recall(event, context):
+    return {
+        "pid": os.getpid(),
+        "remembered": REMEMBERED,
+        "leaked": os.environ.get("TOY_GATEWAY_LEAK"),
+        "private_module_loaded": "toy_gateway_private" in sys.modules,
+    }
+"""
+CONCURRENCY = 2
+
+
 @pytest.fixture(scope="module")
 def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
     root = tmp_path_factory.mktemp("toy-project")
@@ -168,11 +233,14 @@ def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
     (root / "layers" / "toy").mkdir(parents=True)
     (root / "template.yaml").write_text(TOY_TEMPLATE)
     (root / "functions" / "toy" / "toy_gateway_echo.py").write_text(textwrap.dedent(TOY_HANDLERS))
+    (root / "functions" / "toy" / "toy_gateway_state.py").write_text(textwrap.dedent(TOY_STATE_HANDLERS))
+    (root / "functions" / "toy" / "toy_gateway_private.py").write_text("LOADED = True\n")
     (root / "layers" / "toy" / "toy_gateway_layer.py").write_text('LAYER_GREETING = "hello from the layer"\n')
     running = Gateway(
         root / "template.yaml",
         environment={"TOY_GATEWAY_SETTING": "on"},
         parameter_overrides={"FrontendOrigins": f"{ALLOWED_ORIGIN}, http://127.0.0.1:5173"},
+        concurrency=CONCURRENCY,
     ).start()
     yield running
     running.stop()
@@ -210,14 +278,17 @@ def test_path_parameters_and_query_string_reach_the_handler_as_api_gateway_sends
 
 
 def test_the_handler_gets_a_lambda_context_and_the_gateway_environment(gateway: Gateway) -> None:
-    context = echoed(requests.get(f"{gateway.url}/items/1", timeout=10))["context"]
+    body = echoed(requests.get(f"{gateway.url}/items/1", timeout=10))
+    context = body["context"]
 
     assert context["function_name"] == "toy-echo-us-east-1"
-    assert context["memory_limit_in_mb"] == 256
+    # A string, as Lambda's own context has it (awslambdaric reads it from AWS_LAMBDA_FUNCTION_MEMORY_SIZE).
+    assert context["memory_limit_in_mb"] == "256"
     assert context["invoked_function_arn"].endswith(":function:toy-echo-us-east-1")
     assert 0 < context["remaining_ms"] <= 5000
     assert context["aws_request_id"]
-    assert os.environ["TOY_GATEWAY_SETTING"] == "on"
+    assert body["setting"] == "on"
+    assert "TOY_GATEWAY_SETTING" not in os.environ
 
 
 def test_a_literal_path_wins_over_a_parameter_and_a_greedy_parameter_takes_the_rest(gateway: Gateway) -> None:
@@ -277,24 +348,87 @@ def test_a_body_over_ten_megabytes_is_refused_with_413(gateway: Gateway) -> None
     assert just_fits.status_code == 200
 
 
-def test_one_function_serves_one_request_at_a_time_but_functions_run_in_parallel(gateway: Gateway) -> None:
+def test_a_function_runs_at_most_its_concurrency_at_once_and_other_functions_run_beside_it(
+    gateway: Gateway,
+) -> None:
     results: dict[str, list[dict]] = {"/slow": [], "/slow-twin": []}
 
     def call(path: str) -> None:
-        results[path].append(requests.get(f"{gateway.url}{path}", timeout=10).json())
+        response = requests.get(f"{gateway.url}{path}", timeout=20)
+        assert response.status_code == 200, response.text
+        results[path].append(response.json())
 
-    threads = [threading.Thread(target=call, args=(path,)) for path in ("/slow", "/slow", "/slow", "/slow-twin")]
+    threads = [threading.Thread(target=call, args=(path,)) for path in ["/slow"] * 5 + ["/slow-twin"]]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
 
-    same_function = sorted(results["/slow"], key=lambda result: result["started"])
-    assert len(same_function) == 3
-    for earlier, later in itertools.pairwise(same_function):
-        assert later["started"] >= earlier["finished"]
-    twin = results["/slow-twin"][0]
+    same_function = results["/slow"]
+    assert len(same_function) == 5
+    # Requests beyond the limit waited for a free environment (none was refused), and never more ran at once.
+    most_at_once = max(
+        sum(1 for run in same_function if run["started"] <= moment < run["finished"])
+        for moment in (run["started"] for run in same_function)
+    )
+    assert most_at_once == CONCURRENCY
+    assert len({run["pid"] for run in same_function}) == CONCURRENCY
+    (twin,) = results["/slow-twin"]
     assert any(twin["started"] < run["finished"] and run["started"] < twin["finished"] for run in same_function)
+    assert twin["pid"] not in {run["pid"] for run in same_function}
+
+
+def test_each_function_has_its_own_processes_modules_environment_and_module_state(gateway: Gateway) -> None:
+    written = requests.post(f"{gateway.url}/state", data="from the writer", timeout=20)
+    assert written.status_code == 200, written.text
+    recalled = requests.get(f"{gateway.url}/state", timeout=20)
+    assert recalled.status_code == 200, recalled.text
+    again = requests.post(f"{gateway.url}/state", data="again", timeout=20).json()
+
+    writer, reader = written.json(), recalled.json()
+    # The same module file, imported once per function: the writer's list, variable and import stay its own.
+    assert writer["remembered"] == ["from the writer"]
+    assert reader == {"pid": reader["pid"], "remembered": [], "leaked": None, "private_module_loaded": False}
+    assert writer["pid"] != reader["pid"]
+    assert os.getpid() not in (writer["pid"], reader["pid"])
+    assert "toy_gateway_state" not in sys.modules
+    # A warm environment keeps its module state between invocations, as Lambda's does.
+    assert again == {"pid": writer["pid"], "remembered": ["from the writer", "again"]}
+
+
+def test_a_cold_start_is_logged_once_with_its_duration_then_the_environment_stays_warm(
+    gateway: Gateway, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.INFO, logger="local.lambda_runtime"):
+        first = requests.get(f"{gateway.url}/warm", timeout=20).json()
+        second = requests.get(f"{gateway.url}/warm", timeout=20).json()
+        third = requests.get(f"{gateway.url}/warm", timeout=20).json()
+
+    cold_starts = [record.getMessage() for record in caplog.records if record.getMessage().startswith("WarmFunction")]
+    assert len(cold_starts) == 1, cold_starts
+    assert re.fullmatch(r"WarmFunction: cold start of environment 1 in \d+ ms \(1 of 2\)", cold_starts[0])
+    assert first["pid"] == second["pid"] == third["pid"]
+    assert gateway.environments("WarmFunction") == [first["pid"]]
+
+
+def test_a_function_past_its_timeout_answers_503_and_its_environment_is_replaced(gateway: Gateway) -> None:
+    warm = requests.get(f"{gateway.url}/sleepy", params={"seconds": 0}, timeout=20)
+    assert warm.status_code == 200, warm.text
+    stuck_pid = warm.json()["pid"]
+
+    started = time.monotonic()
+    timed_out = requests.get(f"{gateway.url}/sleepy", params={"seconds": 30}, timeout=20)
+    waited = time.monotonic() - started
+
+    assert timed_out.status_code == 503
+    assert timed_out.json() == {"message": "Service Unavailable"}
+    # Its Timeout is 1 s: stopped then, not when the handler would have finished.
+    assert 1 <= waited < 5
+    assert not psutil.pid_exists(stuck_pid) or psutil.Process(stuck_pid).status() == psutil.STATUS_ZOMBIE
+    replaced = requests.get(f"{gateway.url}/sleepy", params={"seconds": 0}, timeout=20)
+    assert replaced.status_code == 200, replaced.text
+    assert replaced.json()["pid"] != stuck_pid
+    assert gateway.environments("SleepyFunction") == [replaced.json()["pid"]]
 
 
 def test_a_cors_preflight_is_answered_from_the_template_configuration(gateway: Gateway) -> None:
@@ -360,3 +494,89 @@ def test_the_template_lists_queue_and_schedule_triggers_and_any_function_can_be_
     assert schedule_trigger.expression == "rate(1 minute)"
 
     assert gateway.invoke("ConsumerFunction", {"Records": []}) == {"received": {"Records": []}}
+
+
+def raw_exchange(gateway: Gateway, request: bytes, read_timeout: float = 10) -> tuple[int, bytes, float]:
+    """Status, body and seconds until the answer, for bytes sent as they are over a raw socket."""
+    started = time.monotonic()
+    with socket.create_connection(("127.0.0.1", gateway.port), timeout=read_timeout) as connection:
+        connection.sendall(request)
+        received = b""
+        while b"\r\n\r\n" not in received:
+            chunk = connection.recv(65536)
+            if not chunk:
+                break
+            received += chunk
+        head, _, body = received.partition(b"\r\n\r\n")
+        length = int(re.search(rb"(?i)content-length: *(\d+)", head).group(1))
+        while len(body) < length:
+            body += connection.recv(65536)
+    return int(head.split()[1]), body, time.monotonic() - started
+
+
+@pytest.mark.parametrize("length", ["-1", "abc", "12abc", ""])
+def test_a_content_length_that_is_not_a_number_of_bytes_is_a_400_at_once(gateway: Gateway, length: str) -> None:
+    request = f"POST /items/1 HTTP/1.1\r\nHost: x\r\nContent-Length: {length}\r\n\r\n{{}}".encode()
+
+    status, body, seconds = raw_exchange(gateway, request)
+
+    assert status == 400
+    assert json.loads(body) == {"message": "Bad Request"}
+    assert seconds < 1
+
+
+def test_a_body_shorter_than_its_content_length_is_a_400_and_holds_up_nothing_else(gateway: Gateway) -> None:
+    short_body = b"POST /items/1 HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{}"
+    outcome: dict[str, tuple[int, bytes, float]] = {}
+    waiting = threading.Thread(target=lambda: outcome.update(short=raw_exchange(gateway, short_body)))
+    waiting.start()
+    time.sleep(0.2)
+
+    # While that connection waits for bytes that never come, the gateway answers others at once.
+    others_started = time.monotonic()
+    for _ in range(5):
+        assert requests.get(f"{gateway.url}/items/1", timeout=5).status_code == 200
+    others_took = time.monotonic() - others_started
+    waiting.join()
+
+    status, body, seconds = outcome["short"]
+    assert status == 400
+    assert json.loads(body) == {"message": "Bad Request"}
+    assert seconds < BODY_IDLE_SECONDS + 1.5
+    assert others_took < BODY_IDLE_SECONDS
+
+
+def test_static_folders_serve_files_an_app_route_gets_its_index_and_a_missing_build_says_so(
+    gateway: Gateway, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    built = tmp_path / "built"
+    (built / "assets").mkdir(parents=True)
+    (built / "index.html").write_text("<!doctype html><title>door</title>")
+    (built / "assets" / "app.js").write_text("console.log('door')")
+    (tmp_path / "secret.txt").write_text("outside the folder")
+    monkeypatch.setattr(
+        static_files,
+        "STATIC_FOLDERS",
+        (
+            static_files.StaticFolder("/scan/", built, "build it"),
+            static_files.StaticFolder("/queue/", tmp_path / "not-built", "build the waiting-room page in web/queue"),
+        ),
+    )
+    monkeypatch.setattr(static_files, "REPOSITORY_ROOT", tmp_path)
+
+    index = requests.get(f"{gateway.url}/scan/", timeout=10)
+    assert index.status_code == 200
+    assert index.headers["content-type"] == "text/html; charset=utf-8"
+    assert index.text == "<!doctype html><title>door</title>"
+    script = requests.get(f"{gateway.url}/scan/assets/app.js", timeout=10)
+    assert script.status_code == 200 and script.text == "console.log('door')"
+    assert "javascript" in script.headers["content-type"]
+    assert requests.get(f"{gateway.url}/scan/pair/device", timeout=10).text == index.text
+    assert requests.get(f"{gateway.url}/scan/assets/missing.js", timeout=10).status_code == 404
+    assert requests.get(f"{gateway.url}/scan/..%2fsecret.txt", timeout=10).status_code == 404
+    redirected = requests.get(f"{gateway.url}/scan", allow_redirects=False, timeout=10)
+    assert redirected.status_code == 301 and redirected.headers["location"] == "/scan/"
+
+    missing = requests.get(f"{gateway.url}/queue/", timeout=10)
+    assert missing.status_code == 404
+    assert "not-built/, which does not exist yet: build the waiting-room page in web/queue" in missing.text

@@ -1,13 +1,18 @@
-"""The local stack's SQS poller and scheduler, driving toy functions against a moto server."""
+"""The local stack's SQS poller and scheduler, driving toy functions through the Lambda runtime against moto.
+
+The functions run in worker processes of their own, so they tell the test what they received through a
+journal file (one JSON line per invocation) named in their environment.
+"""
 
 from __future__ import annotations
 
 import json
-import sys
+import os
 import textwrap
 import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import boto3
@@ -57,12 +62,17 @@ Resources:
 """
 
 TOY_HANDLERS = """
-RECEIVED = []
-SWEEPS = []
+import json
+import os
+
+
+def record(kind, event):
+    with open(os.environ["TOY_JOURNAL"], "a") as journal:
+        journal.write(json.dumps({"kind": kind, "pid": os.getpid(), "event": event}) + "\\n")
 
 
 def consume(event, context):
-    RECEIVED.append(event)
+    record("consume", event)
     bodies = [record["body"] for record in event["Records"]]
     if "explode" in bodies:
         raise RuntimeError("the whole batch fails")
@@ -74,7 +84,7 @@ def consume(event, context):
 
 
 def sweep(event, context):
-    SWEEPS.append(event)
+    record("sweep", event)
 """
 
 VISIBILITY_SECONDS = 1
@@ -91,12 +101,17 @@ def moto_url() -> Iterator[str]:
 
 
 @pytest.fixture(scope="module")
-def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
+def journal_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("toy-journal") / "journal.jsonl"
+
+
+@pytest.fixture(scope="module")
+def gateway(tmp_path_factory: pytest.TempPathFactory, journal_path: Path) -> Iterator[Gateway]:
     root = tmp_path_factory.mktemp("toy-workers")
     (root / "functions" / "toy").mkdir(parents=True)
     (root / "template.yaml").write_text(TOY_TEMPLATE)
     (root / "functions" / "toy" / "toy_stack_consumer.py").write_text(textwrap.dedent(TOY_HANDLERS))
-    running = Gateway(root / "template.yaml").start()
+    running = Gateway(root / "template.yaml", environment={"TOY_JOURNAL": str(journal_path)}).start()
     yield running
     running.stop()
 
@@ -129,12 +144,14 @@ def bodies_in(sqs: Any, queue_url: str) -> list[str]:
     return sorted(message["Body"] for message in messages)
 
 
-def handler_module() -> Any:
-    return sys.modules["toy_stack_consumer"]
+def journal(path: Path, kind: str) -> list[dict[str, Any]]:
+    """What the toy functions recorded, oldest first: {"kind", "pid", "event"}."""
+    lines = path.read_text().splitlines() if path.exists() else []
+    return [entry for entry in map(json.loads, lines) if entry["kind"] == kind]
 
 
 def test_the_poller_deletes_successes_redelivers_reported_failures_and_dead_letters_them(
-    gateway: Gateway, sqs: Any
+    gateway: Gateway, sqs: Any, journal_path: Path
 ) -> None:
     queue_url, dead_letter_url = make_queue_pair(sqs, "toy-partial")
     (trigger,) = gateway.sqs_triggers()
@@ -147,7 +164,11 @@ def test_the_poller_deletes_successes_redelivers_reported_failures_and_dead_lett
         )
 
     poller.poll_once()
-    first_batch = handler_module().RECEIVED[-1]["Records"]
+    first_invocation = journal(journal_path, "consume")[-1]
+    # Through the runtime: the function ran in its own environment, not in the poller's process.
+    assert first_invocation["pid"] in gateway.environments("ConsumerFunction")
+    assert first_invocation["pid"] != os.getpid()
+    first_batch = first_invocation["event"]["Records"]
     assert sorted(record["body"] for record in first_batch) == ["fail", "ok-1", "ok-2"]
     record = first_batch[0]
     assert record["eventSource"] == "aws:sqs"
@@ -161,15 +182,15 @@ def test_the_poller_deletes_successes_redelivers_reported_failures_and_dead_lett
     # Only the reported failure comes back, once its visibility timeout has passed.
     time.sleep(VISIBILITY_SECONDS + 0.2)
     poller.poll_once()
-    second_batch = handler_module().RECEIVED[-1]["Records"]
+    second_batch = journal(journal_path, "consume")[-1]["event"]["Records"]
     assert [record["body"] for record in second_batch] == ["fail"]
     assert second_batch[0]["attributes"]["ApproximateReceiveCount"] == "2"
 
     # Past maxReceiveCount, moto's redrive moves it to the dead-letter queue instead of delivering it.
     time.sleep(VISIBILITY_SECONDS + 0.2)
-    received_before = len(handler_module().RECEIVED)
+    received_before = len(journal(journal_path, "consume"))
     poller.poll_once()
-    assert len(handler_module().RECEIVED) == received_before
+    assert len(journal(journal_path, "consume")) == received_before
     assert bodies_in(sqs, dead_letter_url) == ["fail"]
     assert bodies_in(sqs, queue_url) == []
 
@@ -187,12 +208,18 @@ def test_a_handler_exception_leaves_the_whole_batch_for_redelivery(gateway: Gate
     assert bodies_in(sqs, queue_url) == ["explode", "ok-3"]
 
 
-def test_a_scheduled_function_gets_an_eventbridge_scheduled_event(gateway: Gateway) -> None:
+def test_a_scheduled_function_gets_an_eventbridge_scheduled_event_in_its_own_environment(
+    gateway: Gateway, journal_path: Path
+) -> None:
     (schedule,) = gateway.schedule_triggers()
 
     run_scheduled(gateway, schedule)
 
-    event = handler_module().SWEEPS[-1]
+    sweep = journal(journal_path, "sweep")[-1]
+    assert sweep["pid"] in gateway.environments("SweepFunction")
+    assert sweep["pid"] not in gateway.environments("ConsumerFunction")
+    assert sweep["pid"] != os.getpid()
+    event = sweep["event"]
     assert event["detail-type"] == "Scheduled Event"
     assert event["source"] == "aws.events"
     assert event["detail"] == {}

@@ -9,17 +9,20 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from local import postgres
+from local.stack import DEFAULT_CORS_ORIGINS
 from local.state import REPOSITORY_ROOT, read_secrets, stack_file
 
 START_TIMEOUT_SECONDS = 60
@@ -81,9 +84,14 @@ class StartedStack:
         return self.process.returncode
 
 
-def stack_environment(local_dir: Path, database_url: str | None) -> dict[str, str]:
-    """The environment for a stack on free ports in `local_dir`; without a database URL it embeds Postgres."""
+def stack_environment(
+    local_dir: Path, database_url: str | None, web_client_origin: str | None = None
+) -> dict[str, str]:
+    """The environment for a stack on free ports in `local_dir`; without a database URL it embeds Postgres.
+    `web_client_origin` is allowed by CORS beside the defaults (a browser test serves its page there)."""
     environment = {**os.environ, "CROWDIFY_LOCAL_DIR": str(local_dir), "PYTHONUNBUFFERED": "1"}
+    if web_client_origin is not None:
+        environment["CORS_ORIGINS"] = f"{DEFAULT_CORS_ORIGINS},{web_client_origin}"
     environment.update(dict.fromkeys(PORT_VARIABLES, "0"))
     environment.pop("DATABASE_URL", None)
     if database_url is not None:
@@ -91,24 +99,44 @@ def stack_environment(local_dir: Path, database_url: str | None) -> dict[str, st
     return environment
 
 
-@pytest.fixture(scope="session")
-def local_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
-    """stack.json's content, plus `local_dir` (a Path) and `secrets` (the local secrets)."""
+@contextmanager
+def started_local_stack(local_dir: Path) -> Iterator[dict[str, Any]]:
+    """A stack of its own in `local_dir` on a fresh database: stack.json's content, plus `local_dir` (a Path),
+    `secrets` (the local secrets) and `web_client_origin` (http://localhost:<a free port>, an origin CORS allows,
+    where nothing is served yet)."""
     server_url = postgres.test_server_url()
     database_name = f"crowdify_e2e_{uuid.uuid4().hex[:10]}"
     database_url = postgres.create_database(server_url, database_name)
-    local_dir = tmp_path_factory.mktemp("local-stack")
-    stack = StartedStack(local_dir, stack_environment(local_dir, database_url))
+    web_client_origin = f"http://localhost:{free_port()}"
+    stack = StartedStack(local_dir, stack_environment(local_dir, database_url, web_client_origin))
     try:
         try:
             addresses = stack.wait_until_up()
         except RuntimeError as error:
             stack.stop()
             pytest.fail(str(error), pytrace=False)
-        yield {**addresses, "local_dir": local_dir, "secrets": read_secrets(local_dir)}
+        yield {
+            **addresses,
+            "local_dir": local_dir,
+            "secrets": read_secrets(local_dir),
+            "web_client_origin": web_client_origin,
+        }
     finally:
         stack.stop()
         postgres.drop_database(server_url, database_name)
+
+
+@pytest.fixture(scope="session")
+def local_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    """The stack the end-to-end tests share (see started_local_stack)."""
+    with started_local_stack(tmp_path_factory.mktemp("local-stack")) as stack:
+        yield stack
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
 
 
 def token_for(stack: dict[str, Any], role: str, email: str | None = None) -> str:
@@ -128,3 +156,12 @@ def token_for(stack: dict[str, Any], role: str, email: str | None = None) -> str
     if completed.returncode != 0:
         raise RuntimeError(f"local.token failed ({completed.returncode}):\n{completed.stdout}{completed.stderr}")
     return completed.stdout.strip().splitlines()[-1]
+
+
+def user_tokens(stack: dict[str, Any], emails: list[str], role: str = "user") -> list[str]:
+    """Backend JWTs for many users at once, made as `local.token` makes them but without a process per user."""
+    from crowdify.backend_tokens import issue_user_token
+    from crowdify.users import set_role_by_email
+
+    secret = stack["secrets"]["JWT_SECRET"]
+    return [issue_user_token(set_role_by_email(stack["database_url"], email, role), secret) for email in emails]
