@@ -7,7 +7,9 @@ authentication, no Unix socket at all (its path length limit breaks deep data fo
 Postgres refuses to run as root, so as root the server runs as an unprivileged system user, who must reach the
 binaries and the data folder. A clone in a folder other users cannot enter (root's home, a `mktemp -d` folder) is
 reachable by no one else, and loosening that folder's permissions is not ours to do: then the binaries are copied,
-and the data folder placed, under SHARED_FOLDER (root's, readable by all), and the log says where.
+and the data folder placed, under SHARED_FOLDER (root's, readable by all), with a symbolic link where the data folder
+was asked for. A placed data folder whose link is gone (the clone or the temporary folder was deleted) is removed at
+the next start.
 """
 
 from __future__ import annotations
@@ -73,11 +75,15 @@ class EmbeddedPostgres:
         self.port = port
         self.system_user = SYSTEM_USER if os.geteuid() == 0 else None
         self.binaries = installation / "bin"
+        # A link to the data folder where it was asked for, when it had to be placed elsewhere.
+        self.link: Path | None = None
         self.data_dir = Path(data_dir).resolve()
         if self.system_user is not None:
             ensure_user_exists(self.system_user)
             self.binaries = _reachable_binaries(installation, self.system_user)
-            self.data_dir = _reachable_data_folder(self.data_dir, self.system_user)
+            placed = _reachable_data_folder(self.data_dir, self.system_user)
+            if placed != self.data_dir:
+                self.link, self.data_dir = self.data_dir, placed
         self.log_file = self.data_dir / "server.log"
 
     @property
@@ -131,7 +137,14 @@ class EmbeddedPostgres:
             return None
 
     def _prepare_directory(self) -> None:
+        if self.link is not None:
+            _remove_orphaned_data_folders(keep=self.data_dir)
         self.data_dir.mkdir(parents=True, exist_ok=True)
+        if self.link is not None:
+            self.link.parent.mkdir(parents=True, exist_ok=True)
+            if not self.link.is_symlink() and not self.link.exists():
+                self.link.symlink_to(self.data_dir, target_is_directory=True)
+            _origin_file(self.data_dir).write_text(str(self.link))
         if self.system_user is None:
             self.data_dir.chmod(0o700)
             return
@@ -224,6 +237,25 @@ def _reachable_data_folder(data_dir: Path, user: str) -> Path:
     placed = _shared_folder() / f"data-{data_dir.name}-{name}"
     logger.info("%s cannot enter %s: the Postgres data folder is %s instead", user, data_dir.parent, placed)
     return placed
+
+
+def _origin_file(placed: Path) -> Path:
+    # Beside the data folder, not in it: initdb wants an empty folder.
+    return placed.with_name(placed.name + ".origin")
+
+
+def _remove_orphaned_data_folders(keep: Path) -> None:
+    """Placed data folders whose link is gone, and no server running on them."""
+    for origin_file in SHARED_FOLDER.glob("data-*.origin"):
+        placed = origin_file.with_suffix("")
+        link = Path(origin_file.read_text())
+        if placed == keep or (link.is_symlink() and link.resolve() == placed):
+            continue
+        if (placed / "postmaster.pid").exists():
+            continue  # a server that was not stopped: its data stays until it is
+        logger.info("Removing %s: its link %s is gone", placed, link)
+        shutil.rmtree(placed, ignore_errors=True)
+        origin_file.unlink(missing_ok=True)
 
 
 def _existing_ancestor(path: Path) -> Path:

