@@ -21,6 +21,7 @@ import pytest
 
 from local import postgres
 from local.state import REPOSITORY_ROOT, read_secrets, stack_file
+from tests.support.pgbouncer import POOLER_ENVIRONMENT, PgBouncer
 
 START_TIMEOUT_SECONDS = 60
 STOP_TIMEOUT_SECONDS = 20
@@ -92,13 +93,18 @@ def stack_environment(local_dir: Path, database_url: str | None) -> dict[str, st
 
 
 @pytest.fixture(scope="session")
-def local_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
-    """stack.json's content, plus `local_dir` (a Path) and `secrets` (the local secrets)."""
+def local_stack(tmp_path_factory: pytest.TempPathFactory, pooler: PgBouncer | None) -> Iterator[dict[str, Any]]:
+    """stack.json's content, plus `local_dir` (a Path) and `secrets` (the local secrets). With the run's pooler, the
+    stack (its migrations and its functions) reaches the database through it."""
     server_url = postgres.test_server_url()
     database_name = f"crowdify_e2e_{uuid.uuid4().hex[:10]}"
     database_url = postgres.create_database(server_url, database_name)
     local_dir = tmp_path_factory.mktemp("local-stack")
-    stack = StartedStack(local_dir, stack_environment(local_dir, database_url))
+    if pooler is None:
+        environment = stack_environment(local_dir, database_url)
+    else:
+        environment = {**stack_environment(local_dir, pooler.url_for(database_url)), **POOLER_ENVIRONMENT}
+    stack = StartedStack(local_dir, environment)
     try:
         try:
             addresses = stack.wait_until_up()
