@@ -6,8 +6,10 @@ check the connections' own state, which only a direct connection shows."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
+from pg8000.exceptions import DatabaseError
 from sqlalchemy import text
 
 from crowdify import pg_connection
@@ -92,3 +94,41 @@ def test_the_former_name_of_the_setting_still_means_behind_a_pooler() -> None:
     both = {"DATABASE_BEHIND_POOLER": "false", "DATABASE_NULL_POOL": "true"}
     assert settings_from_environment(both).database_behind_pooler is False
     assert settings_from_environment({}).database_behind_pooler is False
+
+
+class CountingSocket:
+    """pg8000's buffered socket, counting the times the client sends what it wrote and then waits for an answer."""
+
+    def __init__(self, wrapped: Any) -> None:
+        self.wrapped = wrapped
+        self.sends = 0
+
+    def flush(self) -> None:
+        self.sends += 1
+        self.wrapped.flush()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.wrapped, name)
+
+
+def test_behind_a_pooler_each_statement_with_its_parameters_is_one_round_trip(behind_pooler: None) -> None:
+    with pg_connection.transaction() as connection:
+        counting = CountingSocket(connection._raw._sock)
+        connection._raw._sock = counting
+        try:
+            rows = connection.execute(
+                "SELECT CAST(:number AS integer) + 1 AS next, CAST(:word AS text) AS word", {"number": 41, "word": "x"}
+            )
+            nothing = connection.execute("SELECT 1 WHERE false")
+            with pytest.raises(DatabaseError):
+                connection.execute("SELECT CAST(:word AS integer)", {"word": "not a number"})
+            connection.rollback()  # the refused statement left the transaction failed
+            connection.begin()
+        finally:
+            connection._raw._sock = counting.wrapped
+    assert [tuple(row) for row in rows] == [(42, "x")]
+    assert nothing == []
+    assert counting.sends == 5  # three statements, ROLLBACK, BEGIN
+    # The refused statement left the protocol in step: the connection serves the next transaction.
+    with pg_connection.transaction() as connection:
+        assert connection.one("SELECT 2 AS two").two == 2
