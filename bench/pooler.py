@@ -5,6 +5,8 @@ directly for reference (docs/architecture.md, "Behind a connection pooler"):
   one round trip each, the session defaults sent with every BEGIN (SET LOCAL);
 - `pooler_connection_per_transaction` (also DATABASE_CONNECTION_PER_TRANSACTION): a new connection to the pooler
   for every transaction, closed after it.
+The pooler modes run twice: with `sslmode=require` (`_tls`), as production's URL reaches its pooler, and without
+TLS. The test server speaks no TLS, so `direct` runs without.
 
 One fresh migrated database on the test server and one PgBouncer (tests/support/pgbouncer.py, pool_mode =
 transaction) for all modes. Per mode: purchases per second with PURCHASE_WORKERS warm containers (bench/purchase.py's
@@ -26,17 +28,19 @@ from typing import Any
 from bench import purchase, scan
 from tests.support.pgbouncer import PgBouncer
 
-MODES: dict[str, dict[str, str] | None] = {
-    "direct": None,
-    "pooler_kept_connection": {"DATABASE_BEHIND_POOLER": "true"},
-    "pooler_connection_per_transaction": {
-        "DATABASE_BEHIND_POOLER": "true",
-        "DATABASE_CONNECTION_PER_TRANSACTION": "true",
-    },
+KEPT = {"DATABASE_BEHIND_POOLER": "true"}
+PER_TRANSACTION = {"DATABASE_BEHIND_POOLER": "true", "DATABASE_CONNECTION_PER_TRANSACTION": "true"}
+# Without sslmode pg8000 asks for TLS on every new connection and builds a new SSL context for it each time: each
+# mode says what it wants.
+TLS, NO_TLS = "?sslmode=require", "?sslmode=disable"
+# Name: (the functions' settings, None for no pooler; the URL's sslmode).
+MODES: dict[str, tuple[dict[str, str] | None, str]] = {
+    "direct": (None, NO_TLS),
+    "pooler_kept_connection_tls": (KEPT, TLS),
+    "pooler_connection_per_transaction_tls": (PER_TRANSACTION, TLS),
+    "pooler_kept_connection": (KEPT, NO_TLS),
+    "pooler_connection_per_transaction": (PER_TRANSACTION, NO_TLS),
 }
-# The test server and this PgBouncer speak no TLS: without sslmode pg8000 would ask for it on every new connection,
-# with a new SSL context each time, which is most of what a new connection costs (docs/architecture.md).
-NO_TLS = "?sslmode=disable"
 PURCHASE_WORKERS = 8
 PURCHASE_SECONDS = 6.0
 SCAN_WORKERS = 8
@@ -127,7 +131,7 @@ def run() -> dict[str, Any]:
     server_url = test_server_url()
     database_name = f"crowdify_bench_pooler_{uuid.uuid4().hex[:8]}"
     database_url = create_database(server_url, database_name)
-    bouncer = PgBouncer(server_url).start()
+    bouncer = PgBouncer(server_url, tls=True).start()
     emulator, emulator_url = purchase._start_emulator()
     saved_environment = dict(os.environ)
     qr_secret = generate_qr_secret()
@@ -152,9 +156,9 @@ def run() -> dict[str, Any]:
         seeded = purchase._seed(database_url, PURCHASE_WORKERS)
         scanner_token, codes = _scanner(database_url, signer, purchase.JWT_SECRET)
         remaining = iter(codes)
-        for name, mode in MODES.items():
+        for name, (mode, ssl_mode) in MODES.items():
             print(f"   {name}", flush=True)
-            functions_url = (database_url if mode is None else bouncer.url_for(database_url)) + NO_TLS
+            functions_url = (database_url if mode is None else bouncer.url_for(database_url)) + ssl_mode
             pooler_before = _cpu_seconds(bouncer)
             purchases = _purchases(database_url, database_name, functions_url, mode or {}, seeded)
             purchases = _with_pooler_cpu(

@@ -58,6 +58,37 @@ def pgbouncer_binary(search_path: str | None = None) -> str:
     raise PoolerUnavailable(PACKAGE_HINT)
 
 
+def _self_signed_certificate(folder: Path) -> tuple[Path, Path]:
+    """A key and a self-signed certificate for 127.0.0.1 (clients with sslmode=require check neither)."""
+    import datetime
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.datetime.now(datetime.UTC)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .sign(key, hashes.SHA256())
+    )
+    key_file, certificate_file = folder / "server.key", folder / "server.crt"
+    key_file.write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
+    key_file.chmod(0o600)
+    certificate_file.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+    return key_file, certificate_file
+
+
 def _free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -72,9 +103,11 @@ class PgBouncer:
     """A PgBouncer process in front of the server at `server_url`; `url_for(database_url)` is the same database
     reached through it."""
 
-    def __init__(self, server_url: str, pool_size: int = POOL_SIZE) -> None:
+    def __init__(self, server_url: str, pool_size: int = POOL_SIZE, tls: bool = False) -> None:
         self.server = make_url(server_url)
         self.pool_size = pool_size
+        # Clients may then ask for TLS (a self-signed certificate), as production's pooler expects them to.
+        self.tls = tls
         self.port = 0
         self.folder: Path | None = None
         self.process: subprocess.Popen[bytes] | None = None
@@ -98,7 +131,17 @@ class PgBouncer:
         auth_file = folder / "userlist.txt"
         # The client is trusted; PgBouncer logs in to the server with this password (none on the test server).
         auth_file.write_text(f"{_quoted(user)} {_quoted(self.server.password or '')}\n")
+        owned = [folder, auth_file]
+        tls_settings = ""
+        if self.tls:
+            key_file, certificate_file = _self_signed_certificate(folder)
+            owned += [key_file, certificate_file]
+            tls_settings = (
+                f"client_tls_sslmode = allow\nclient_tls_key_file = {key_file}\n"
+                f"client_tls_cert_file = {certificate_file}\n"
+            )
         configuration = folder / "pgbouncer.ini"
+        owned.append(configuration)
         configuration.write_text(
             f"""\
 [databases]
@@ -118,11 +161,11 @@ query_wait_timeout = {QUERY_WAIT_TIMEOUT_SECONDS}
 ignore_startup_parameters = extra_float_digits
 log_connections = 0
 log_disconnections = 0
-"""
+{tls_settings}"""
         )
         if os.geteuid() == 0:
             account = pwd.getpwnam(_UNPRIVILEGED_USER)
-            for path in (folder, auth_file, configuration):
+            for path in owned:
                 os.chown(path, account.pw_uid, account.pw_gid)
         return configuration
 
