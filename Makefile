@@ -1,5 +1,5 @@
 # Crowdify: local development, checks and build. Needs only python3 (3.11) and pip.
-#   make test            lint + template checks + sam build + every test (creates both venvs on first use)
+#   make test            lint + template checks + sam build + every test, then integration and e2e through PgBouncer
 #   make run             the local stack (see DESIGN.md, "The local stack")
 #   make token ROLE=admin [EMAIL=...]   prints a JWT for a running local stack as its last line
 #   make build           sam build + precompiled bytecode in .aws-sam/build
@@ -79,9 +79,16 @@ build: $(TOOLS_STAMP) $(VENV_STAMP)
 	$(VENV)/bin/python -m compileall -q -f -j 0 --invalidation-mode unchecked-hash $(BUILD_DIR)
 
 # pytest's exit code 5 means it collected no test: that fails too, and says so.
-test: $(VENV_STAMP) $(TOOLS_STAMP) lint template-check build
-	$(VENV)/bin/pytest || { status=$$?; \
+define pytest_run
+	$(VENV)/bin/pytest $(1) || { status=$$?; \
 		if [ $$status -eq 5 ]; then echo "make test: pytest collected no tests" >&2; fi; exit $$status; }
+endef
+
+# Then the integration and e2e suites again, with the functions behind a transaction-mode PgBouncer that the tests
+# start themselves, as production runs behind Supabase's pooler or RDS Proxy (needs the pgbouncer package).
+test: $(VENV_STAMP) $(TOOLS_STAMP) lint template-check build
+	$(call pytest_run,)
+	$(call pytest_run,--pooler=pgbouncer tests/integration tests/e2e)
 
 # The cold-start benchmark imports a build made for this machine's CPU.
 bench: $(VENV_STAMP)

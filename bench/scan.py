@@ -145,7 +145,11 @@ def _worker(
     release.wait()
 
 
-def _throughput(environment: dict[str, str], token: str, code_slices: list[list[str]]) -> dict[str, Any]:
+def _throughput(
+    environment: dict[str, str], token: str, code_slices: list[list[str]], server_database_url: str | None = None
+) -> dict[str, Any]:
+    """Scans per second and CPU per scan; `server_database_url` reaches the database without a pooler between, to
+    find every backend serving it (the functions' URL by default)."""
     context = multiprocessing.get_context("spawn")
     ready = context.Barrier(len(code_slices) + 1)
     start = context.Barrier(len(code_slices) + 1)
@@ -159,7 +163,7 @@ def _throughput(environment: dict[str, str], token: str, code_slices: list[list[
         worker.start()
     try:
         ready.wait(timeout=60)  # every worker has connected (its warm-up scan)
-        backends = _backend_pids(environment["DATABASE_URL"])
+        backends = _backend_pids(server_database_url or environment["DATABASE_URL"])
         start.wait(timeout=60)
         postgres_started = _cpu_seconds(backends)
         started = time.perf_counter()
@@ -183,14 +187,14 @@ def _throughput(environment: dict[str, str], token: str, code_slices: list[list[
     }
 
 
-def _seed(database_url: str, codes_for: Any) -> tuple[uuid.UUID, list[str]]:
-    """One event, one completed order of TICKETS issued tickets (one INSERT … SELECT each), and their codes."""
+def _seed(database_url: str, codes_for: Any, tickets: int = TICKETS) -> tuple[uuid.UUID, list[str]]:
+    """One event, one completed order of `tickets` issued tickets (one INSERT … SELECT each), and their codes."""
     from sqlalchemy import text
 
     from crowdify.database import build_engine
 
     event_id, ticket_type_id, order_id, item_id, owner_id = (uuid.uuid4() for _ in range(5))
-    ticket_ids = [uuid.uuid4() for _ in range(TICKETS)]
+    ticket_ids = [uuid.uuid4() for _ in range(tickets)]
     codes = [codes_for(ticket_id, event_id) for ticket_id in ticket_ids]
     seed_engine = build_engine(database_url)
     try:
@@ -201,7 +205,7 @@ def _seed(database_url: str, codes_for: Any) -> tuple[uuid.UUID, list[str]]:
                 "order": order_id,
                 "item": item_id,
                 "owner": owner_id,
-                "count": TICKETS,
+                "count": tickets,
                 "starts_at": datetime.now(UTC) + timedelta(hours=2),
             }
             for statement in (

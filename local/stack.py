@@ -67,6 +67,8 @@ CONTRACT_QUEUES = {
 }
 DEFAULT_SCHEDULE_SECONDS = 5.0
 DEFAULT_CORS_ORIGINS = "http://localhost:5173,http://127.0.0.1:5173"
+# Passed on to the functions when set: how they reach DATABASE_URL (README, "Configuration").
+DATABASE_CONNECTION_SETTINGS = ("DATABASE_BEHIND_POOLER", "DATABASE_NULL_POOL", "DATABASE_CONNECTION_PER_TRANSACTION")
 # Short enough that Ctrl-C stops a poller quickly, long enough not to spin.
 POLL_WAIT_SECONDS = 1
 
@@ -157,6 +159,8 @@ def start_stack(directory: Path, parts: ExitStack) -> dict[str, str]:
         **secrets,
         "DATABASE_URL": database_url,
         "DATABASE_POOL_SIZE": "8",
+        # Whether DATABASE_URL is a transaction-mode pooler (the tests' PgBouncer run) is the caller's to say.
+        **{name: os.environ[name] for name in DATABASE_CONNECTION_SETTINGS if name in os.environ},
         "MERCADOPAGO_API_BASE_URL": mercadopago.url,
         "SENDGRID_API_BASE_URL": sendgrid.url,
         "PUBLIC_BASE_URL": gateway_url,

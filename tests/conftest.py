@@ -2,6 +2,11 @@
 
 Every AWS call in the tests goes to moto; it is imported and its environment set before any handler module is
 imported, so no test can reach real AWS.
+
+`pytest --pooler=pgbouncer` runs the same tests with the functions behind a transaction-mode PgBouncer of the run's
+own (tests/support/pgbouncer.py), configured as production's functions are behind Supabase's pooler or RDS Proxy.
+A test about connections kept across transactions says so with `@pytest.mark.kept_connections(reason)`; through
+the pooler it is skipped with that reason, in the run's summary.
 """
 
 from __future__ import annotations
@@ -13,6 +18,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+from tests.support.pgbouncer import POOLER_ENVIRONMENT, PgBouncer, PoolerUnavailable, pgbouncer_binary
 
 REPOSITORY = Path(__file__).resolve().parent.parent
 for function_folder in sorted((REPOSITORY / "functions").iterdir()):
@@ -61,9 +68,56 @@ FUNCTION_ENVIRONMENT = {
 }
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--pooler",
+        choices=("none", "pgbouncer"),
+        default="none",
+        help="pgbouncer: the functions reach the test database through a transaction-mode PgBouncer of the run's own",
+    )
+
+
+def through_pooler(config: pytest.Config) -> bool:
+    return config.getoption("pooler") == "pgbouncer"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if through_pooler(config):
+        try:
+            pgbouncer_binary()
+        except PoolerUnavailable as error:
+            raise pytest.UsageError(str(error)) from error
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if not through_pooler(config):
+        return
+    for item in items:
+        marker = item.get_closest_marker("kept_connections")
+        if marker is not None:
+            reason = marker.args[0] if marker.args else marker.kwargs.get("reason", "")
+            if not reason:
+                raise pytest.UsageError(f"{item.nodeid}: kept_connections needs a reason")
+            item.add_marker(pytest.mark.skip(reason=f"about kept connections, not run through a pooler: {reason}"))
+
+
 @pytest.fixture(scope="session")
-def database_url() -> Iterator[str]:
-    """A database of this run's own on the test server, migrated with Alembic, dropped at the end."""
+def pooler(request: pytest.FixtureRequest) -> Iterator[PgBouncer | None]:
+    """The run's PgBouncer in front of the test server with `--pooler=pgbouncer`, else None."""
+    if not through_pooler(request.config):
+        yield None
+        return
+    from local.postgres import test_server_url
+
+    bouncer = PgBouncer(test_server_url()).start()
+    yield bouncer
+    bouncer.stop()
+
+
+@pytest.fixture(scope="session")
+def database_url(pooler: PgBouncer | None) -> Iterator[str]:
+    """A database of this run's own on the test server, migrated with Alembic, dropped at the end; reached through
+    the run's pooler when there is one (migrations and DROP DATABASE go to the server itself)."""
     from crowdify.migrations import upgrade_to_head
     from local.postgres import create_database, drop_database, test_server_url
 
@@ -71,7 +125,7 @@ def database_url() -> Iterator[str]:
     name = f"crowdify_test_{uuid.uuid4().hex[:10]}"
     url = create_database(server_url, name)
     upgrade_to_head(url)
-    yield url
+    yield url if pooler is None else pooler.url_for(url)
     from crowdify.database import dispose_engine
 
     dispose_engine()
@@ -79,11 +133,13 @@ def database_url() -> Iterator[str]:
 
 
 @pytest.fixture(scope="session")
-def function_environment(database_url: str) -> Iterator[dict[str, str]]:
+def function_environment(database_url: str, pooler: PgBouncer | None) -> Iterator[dict[str, str]]:
     from crowdify.database import dispose_engine
     from crowdify.settings import reset_settings
 
     environment = {**FUNCTION_ENVIRONMENT, "DATABASE_URL": database_url}
+    if pooler is not None:
+        environment.update(POOLER_ENVIRONMENT)
     previous = {name: os.environ.get(name) for name in environment}
     os.environ.update(environment)
     reset_settings()

@@ -21,6 +21,7 @@ import pytest
 import requests
 
 from tests.support.journeys import bearer, publish_event, user_id_of
+from tests.support.pgbouncer import PgBouncer
 from tests.support.stack import started_local_stack, token_for, user_tokens
 
 pytestmark = pytest.mark.e2e
@@ -38,10 +39,10 @@ STALL_FREE_MEDIAN_MILLISECONDS = 20
 
 
 @pytest.fixture(scope="module")
-def load_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+def load_stack(tmp_path_factory: pytest.TempPathFactory, pooler: PgBouncer | None) -> Iterator[dict[str, Any]]:
     """A stack of its own: the shared one's event list grows with every other end-to-end test (fuzzing adds many),
     and the burst would measure that list's length rather than the gateway."""
-    with started_local_stack(tmp_path_factory.mktemp("load-stack")) as stack:
+    with started_local_stack(tmp_path_factory.mktemp("load-stack"), pooler) as stack:
         yield stack
 
 

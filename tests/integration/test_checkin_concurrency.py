@@ -32,7 +32,7 @@ def race(
     barrier = threading.Barrier(len(scanners))
 
     def run(scanner: Scanner) -> Answer | Exception:
-        connection = open_connection(database_url)
+        connection = open_connection(database_url, get_settings().database_behind_pooler)
         try:
             connection.begin()
             connection.execute("SELECT 1")  # the transaction has started before the race does

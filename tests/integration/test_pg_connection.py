@@ -31,7 +31,7 @@ BACKEND_PID = "SELECT pg_backend_pid() AS pid"
 
 def terminate_backend(database_url: str, pid: int) -> None:
     """End a backend from another connection, and wait until it is gone."""
-    other = open_connection(database_url, kept=False)
+    other = open_connection(database_url, behind_pooler=True)
     try:
         other.execute("SELECT pg_terminate_backend(:pid)", {"pid": pid})
         deadline = time.monotonic() + 10
@@ -73,6 +73,10 @@ def stored_user(user_id: uuid.UUID) -> Any:
         return connection.first("SELECT id FROM users WHERE id = :id", {"id": user_id})
 
 
+@pytest.mark.kept_connections(
+    "ends the backend a kept connection holds between transactions; behind a pooler it holds none, and the pooler "
+    "may hand that backend to the connection that ends it"
+)
 def test_a_kept_connection_that_died_while_idle_is_replaced_and_the_block_runs_once(db: str) -> None:
     dead = kept_backend_pid()
     terminate_backend(db, dead)
@@ -129,6 +133,7 @@ def test_a_connection_reset_at_commit_under_sqlalchemy_is_a_503_and_the_pool_rec
         assert statements.first("SELECT 1 AS one").one == 1
 
 
+@pytest.mark.kept_connections("tells a kept connection by its backend, which a pooler chooses per transaction")
 def test_a_value_no_column_can_hold_is_invalid_request_and_the_connection_is_kept(db: str) -> None:
     before = kept_backend_pid()
     with pytest.raises(InvalidRequest) as raised, transaction() as connection:
@@ -137,6 +142,7 @@ def test_a_value_no_column_can_hold_is_invalid_request_and_the_connection_is_kep
     assert kept_backend_pid() == before
 
 
+@pytest.mark.kept_connections("named prepared statements are made on direct connections only")
 def test_a_prepared_statement_a_schema_change_broke_fails_once_then_a_fresh_connection_serves(db: str) -> None:
     scratch = f"pg_connection_scratch_{uuid.uuid4().hex[:8]}"
     with transaction() as connection:
@@ -147,7 +153,7 @@ def test_a_prepared_statement_a_schema_change_broke_fails_once_then_a_fresh_conn
         with transaction() as connection:
             assert [tuple(row) for row in connection.execute(select_all)] == [(1,)]
             before = connection.one(BACKEND_PID).pid
-        other = open_connection(db, kept=False)
+        other = open_connection(db, behind_pooler=True)
         other.execute(f"ALTER TABLE {scratch} ADD COLUMN name text")
         other.close()
 

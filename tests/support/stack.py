@@ -24,6 +24,7 @@ import pytest
 from local import postgres
 from local.stack import DEFAULT_CORS_ORIGINS
 from local.state import REPOSITORY_ROOT, read_secrets, stack_file
+from tests.support.pgbouncer import POOLER_ENVIRONMENT, PgBouncer
 
 START_TIMEOUT_SECONDS = 60
 STOP_TIMEOUT_SECONDS = 20
@@ -100,15 +101,23 @@ def stack_environment(
 
 
 @contextmanager
-def started_local_stack(local_dir: Path) -> Iterator[dict[str, Any]]:
+def started_local_stack(local_dir: Path, pooler: PgBouncer | None = None) -> Iterator[dict[str, Any]]:
     """A stack of its own in `local_dir` on a fresh database: stack.json's content, plus `local_dir` (a Path),
     `secrets` (the local secrets) and `web_client_origin` (http://localhost:<a free port>, an origin CORS allows,
-    where nothing is served yet)."""
+    where nothing is served yet). With the run's pooler, the stack (its migrations and its functions) reaches the
+    database through it."""
     server_url = postgres.test_server_url()
     database_name = f"crowdify_e2e_{uuid.uuid4().hex[:10]}"
     database_url = postgres.create_database(server_url, database_name)
     web_client_origin = f"http://localhost:{free_port()}"
-    stack = StartedStack(local_dir, stack_environment(local_dir, database_url, web_client_origin))
+    if pooler is None:
+        environment = stack_environment(local_dir, database_url, web_client_origin)
+    else:
+        environment = {
+            **stack_environment(local_dir, pooler.url_for(database_url), web_client_origin),
+            **POOLER_ENVIRONMENT,
+        }
+    stack = StartedStack(local_dir, environment)
     try:
         try:
             addresses = stack.wait_until_up()
@@ -127,9 +136,9 @@ def started_local_stack(local_dir: Path) -> Iterator[dict[str, Any]]:
 
 
 @pytest.fixture(scope="session")
-def local_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+def local_stack(tmp_path_factory: pytest.TempPathFactory, pooler: PgBouncer | None) -> Iterator[dict[str, Any]]:
     """The stack the end-to-end tests share (see started_local_stack)."""
-    with started_local_stack(tmp_path_factory.mktemp("local-stack")) as stack:
+    with started_local_stack(tmp_path_factory.mktemp("local-stack"), pooler) as stack:
         yield stack
 
 

@@ -60,11 +60,25 @@ def _commit_in_one_round_trip(dbapi_connection: Any) -> None:
     dbapi_connection.execute_simple("commit")
 
 
-def build_engine(database_url: str, pool_size: int = 1, null_pool: bool = False) -> Engine:
+def _begin_with_defaults(dbapi_connection: Any) -> None:
+    # Behind a transaction-mode pooler the session defaults hold for one transaction, so every BEGIN sets them. pg8000
+    # would send its own BEGIN before the first statement (one round trip); this one takes its place. A pool's
+    # pre-ping may have begun the transaction already: then only the defaults.
+    if dbapi_connection._in_transaction:
+        dbapi_connection.execute_simple(pg_connection.BEGIN_WITH_DEFAULTS.removeprefix("BEGIN; "))
+    else:
+        dbapi_connection.execute_simple(pg_connection.BEGIN_WITH_DEFAULTS)
+
+
+def build_engine(
+    database_url: str, pool_size: int = 1, behind_pooler: bool = False, connection_per_transaction: bool = False
+) -> Engine:
+    """An engine for `database_url`. Behind a transaction-mode pooler its connections carry no session state (pg8000's
+    DB-API statements are unnamed); with `connection_per_transaction` it keeps none (NullPool)."""
     remember_placeholder_rewrites()
     url, connect_args = driver_url_and_arguments(database_url)
     connect_args.setdefault("timeout", pg_connection.CONNECT_TIMEOUT_SECONDS)
-    if null_pool:
+    if connection_per_transaction:
         built = create_engine(url, connect_args=connect_args, poolclass=NullPool)
     else:
         built = create_engine(
@@ -75,6 +89,9 @@ def build_engine(database_url: str, pool_size: int = 1, null_pool: bool = False)
             pool_pre_ping=True,
             pool_timeout=pg_connection.CHECKOUT_TIMEOUT_SECONDS,
         )
+    if behind_pooler:
+        built.dialect.do_begin = _begin_with_defaults  # type: ignore[method-assign]
+    else:
         event.listen(built, "connect", _set_session_defaults)
     built.dialect.do_commit = _commit_in_one_round_trip  # type: ignore[method-assign]
     return built
@@ -91,7 +108,12 @@ def engine() -> Engine:
         settings = get_settings()
         if not settings.database_url:
             raise DependencyUnavailable(pg_connection.NOT_CONFIGURED)
-        _engine = build_engine(settings.database_url, settings.database_pool_size, settings.database_null_pool)
+        _engine = build_engine(
+            settings.database_url,
+            settings.database_pool_size,
+            settings.database_behind_pooler,
+            settings.database_connection_per_transaction,
+        )
     return _engine
 
 

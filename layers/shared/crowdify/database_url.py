@@ -7,6 +7,7 @@ Standard library only: the door's SQLAlchemy-free connection (crowdify.pg_connec
 from __future__ import annotations
 
 import ssl
+from functools import cache
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
@@ -16,9 +17,20 @@ DEFAULT_PORT = 5432
 
 
 def ssl_arguments(ssl_mode: str | None) -> dict[str, Any]:
-    """pg8000 knows nothing of libpq's `sslmode`: it takes an `ssl_context` instead."""
+    """pg8000 knows nothing of libpq's `sslmode`: it takes an `ssl_context` instead (False: none at all; left out, it
+    asks the server for TLS first, as libpq's default `prefer` does, making a new default context for every
+    connection)."""
+    if ssl_mode == "disable":
+        return {"ssl_context": False}
     if ssl_mode not in SSL_MODES_THAT_ENCRYPT:
         return {}
+    return {"ssl_context": _ssl_context(ssl_mode)}
+
+
+@cache
+def _ssl_context(ssl_mode: str) -> ssl.SSLContext:
+    # One per mode and process: a new default context reads the system's certificates again, on every connection
+    # (docs/architecture.md, "Behind a connection pooler").
     context = ssl.create_default_context()
     if ssl_mode == "verify-ca":
         context.check_hostname = False
@@ -26,7 +38,7 @@ def ssl_arguments(ssl_mode: str | None) -> dict[str, Any]:
         # libpq's `require` encrypts without checking the certificate; Supabase's pooler needs this.
         context.check_hostname = False
         context.verify_mode = ssl.CERT_NONE
-    return {"ssl_context": context}
+    return context
 
 
 def connect_arguments(database_url: str) -> dict[str, Any]:

@@ -5,7 +5,7 @@ One connection per warm container (Lambda runs one invocation at a time), opened
 `settings.database_url` with the session defaults crowdify.database sets. More are opened only while transactions
 overlap (the local gateway and tests run functions in threads): at most `database_pool_size` transactions run at
 once, as the engine's pool allows, and a further one waits up to CHECKOUT_TIMEOUT_SECONDS for its turn.
-Behind a pooler (`database_null_pool`) every transaction opens a connection of its own and closes it, as the
+With `database_connection_per_transaction` every transaction opens a connection of its own and closes it, as the
 engine's NullPool does.
 
 No pre-ping: a kept connection that died while the container was frozen shows when its transaction's BEGIN fails.
@@ -16,9 +16,11 @@ statements, and only the caller knows whether running it again is right.
 
 Statements take pg8000's native `:name` parameters. A kept connection prepares each statement text once (a named
 prepared statement): afterwards an execute is one round trip, and Postgres neither parses nor re-plans the door's
-large check-in statement on every scan. Behind a pooler (`database_null_pool`), where a transaction-mode pooler
-(Supabase's, PgBouncer's) may run the next statement on another backend, statements are unnamed instead, as
-SQLAlchemy's are, with their placeholder rewriting (a Python loop over every character) remembered per text.
+large check-in statement on every scan. Behind a transaction-mode pooler (`database_behind_pooler`: Supabase's,
+RDS Proxy, PgBouncer), which may run the next transaction on another backend, nothing may outlive a transaction on
+the connection: statements are unnamed, each sent with its parameters in one round trip (parse, bind, execute, as
+libpq's PQexecParams does), and the session defaults are set with SET LOCAL by each BEGIN instead of once per
+connection. The connection to the pooler is still kept (docs/architecture.md, "Behind a connection pooler").
 """
 
 from __future__ import annotations
@@ -31,6 +33,8 @@ from functools import lru_cache
 from typing import Any
 
 import pg8000.native
+from pg8000.converters import make_params
+from pg8000.core import DESCRIBE, NULL_BYTE, PORTAL, SYNC_MSG, Context, _flush, _write
 from pg8000.exceptions import DatabaseError, Error, InterfaceError
 
 from crowdify.database_url import connect_arguments
@@ -44,6 +48,8 @@ CONNECT_TIMEOUT_SECONDS = 10
 CHECKOUT_TIMEOUT_SECONDS = 10
 # A stuck statement must not outlive the Lambda invocation that waits for it. One simple query: one round trip.
 SESSION_DEFAULTS = "SET statement_timeout = '8s'; SET TIME ZONE 'UTC'"
+# Behind a transaction-mode pooler the same defaults, for this transaction only, sent with its BEGIN.
+BEGIN_WITH_DEFAULTS = "BEGIN; SET LOCAL statement_timeout = '8s'; SET LOCAL TIME ZONE 'UTC'"
 # SQLSTATE class 22, "data exception" (a NUL character, a number out of range): input no column can hold, so the
 # client's to fix. pg8000 raises every server error as DatabaseError; the SQLSTATE tells them apart.
 DATA_EXCEPTION_CLASS = "22"
@@ -78,12 +84,12 @@ def _row_type(names: tuple[str, ...]) -> Any:
 class Connection:
     """One pg8000 connection. Rows have attribute access (`row.status`), as SQLAlchemy's do."""
 
-    def __init__(self, raw: pg8000.native.Connection, database_url: str, prepares: bool) -> None:
+    def __init__(self, raw: pg8000.native.Connection, database_url: str, behind_pooler: bool) -> None:
         self._raw = raw
         self.database_url = database_url
         # False once an error may have left the protocol out of step, or the backend is gone: never reused then.
         self.usable = True
-        self._prepares = prepares
+        self.behind_pooler = behind_pooler
         self._prepared: dict[str, pg8000.native.PreparedStatement] = {}
 
     def execute(self, statement: str, parameters: Mapping[str, Any] | None = None) -> list[Any]:
@@ -108,13 +114,12 @@ class Connection:
 
     def _send(self, statement: str, parameters: Mapping[str, Any]) -> tuple[list[list[Any]] | None, Any]:
         prepared = self._prepared.get(statement)
-        if prepared is None and self._prepares and len(self._prepared) < MAX_PREPARED_STATEMENTS:
+        if prepared is None and not self.behind_pooler and len(self._prepared) < MAX_PREPARED_STATEMENTS:
             prepared = self._prepared[statement] = self._raw.prepare(statement)
         if prepared is not None:
             return prepared.run(**parameters), prepared.cols
         text, values_of = _rewritten(statement)
-        # What `pg8000.native.Connection.run` does after rewriting the placeholders, which it does every time.
-        context = self._raw.execute_unnamed(text, values_of(parameters))
+        context = _execute_unnamed(self._raw, text, values_of(parameters))
         return context.rows, context.columns
 
     def first(self, statement: str, parameters: Mapping[str, Any] | None = None) -> Any | None:
@@ -131,7 +136,7 @@ class Connection:
         return [row[0] for row in self.execute(statement, parameters)]
 
     def begin(self) -> None:
-        self._control("BEGIN")
+        self._control(BEGIN_WITH_DEFAULTS if self.behind_pooler else "BEGIN")
 
     def commit(self) -> None:
         self._control("COMMIT")
@@ -153,11 +158,26 @@ class Connection:
             self._raw.close()
 
 
-def open_connection(database_url: str, kept: bool = True) -> Connection:
+def _execute_unnamed(raw: pg8000.native.Connection, statement: str, values: tuple[Any, ...]) -> Context:
+    """`statement` as an unnamed statement in one round trip: Parse, Bind, Describe (the portal), Execute and Sync
+    sent together. pg8000's own `execute_unnamed` waits for the server after Parse and after Describe (three round
+    trips); the parameters go as text either way, so the server's answer to Describe Portal is all it needs."""
+    context = Context(statement)
+    raw.send_PARSE(NULL_BYTE, statement)
+    raw.send_BIND(NULL_BYTE, make_params(raw.py_types, values))
+    raw._send_message(DESCRIBE, PORTAL + NULL_BYTE)
+    raw.send_EXECUTE()
+    _write(raw._sock, SYNC_MSG)
+    _flush(raw._sock)
+    raw.handle_messages(context)
+    return context
+
+
+def open_connection(database_url: str, behind_pooler: bool = False) -> Connection:
     """A new connection: DependencyUnavailable when the database cannot be reached or refuses it.
 
-    A connection `kept` across transactions gets the session defaults and prepares its statements; one behind a
-    pooler (not kept) gets neither: on a shared backend, session state would outlive the session.
+    A direct connection gets the session defaults and prepares its statements; one `behind_pooler` gets neither:
+    on a backend the pooler shares, session state would outlive the transaction (its BEGIN sets the defaults).
     """
     arguments = connect_arguments(database_url)
     arguments.setdefault("timeout", CONNECT_TIMEOUT_SECONDS)
@@ -165,8 +185,8 @@ def open_connection(database_url: str, kept: bool = True) -> Connection:
         raw = pg8000.native.Connection(**arguments)
     except (Error, OSError) as error:
         raise DependencyUnavailable(UNAVAILABLE) from error
-    connection = Connection(raw, database_url, prepares=kept)
-    if kept:
+    connection = Connection(raw, database_url, behind_pooler)
+    if not behind_pooler:
         try:
             raw.execute_simple(SESSION_DEFAULTS)
         except (Error, OSError) as error:
@@ -202,7 +222,7 @@ def _open_from_settings() -> Connection:
     settings = get_settings()
     if not settings.database_url:
         raise DependencyUnavailable(NOT_CONFIGURED)
-    return open_connection(settings.database_url, kept=not settings.database_null_pool)
+    return open_connection(settings.database_url, settings.database_behind_pooler)
 
 
 def _checkout() -> tuple[Connection, bool]:
@@ -226,7 +246,8 @@ def _checkout() -> tuple[Connection, bool]:
 
 def _release(connection: Connection) -> None:
     settings = get_settings()
-    if connection.usable and not settings.database_null_pool and connection.database_url == settings.database_url:
+    kept = connection.usable and not settings.database_connection_per_transaction
+    if kept and connection.database_url == settings.database_url:
         with _kept_lock:
             if len(_kept) < settings.database_pool_size:
                 _kept.append(connection)

@@ -14,8 +14,14 @@ SUPPORTED_CURRENCIES = ("CLP", "ARS", "BRL", "MXN", "COP", "PEN", "UYU")
 class Settings(BaseModel):
     database_url: str = ""
     database_pool_size: int = Field(default=1, ge=1)
-    # NullPool is right behind RDS Proxy or the Supabase pooler, which keep the connections themselves.
-    database_null_pool: bool = False
+    # Behind a transaction-mode pooler (Supabase's, RDS Proxy, PgBouncer), which may run each transaction on another
+    # server connection: nothing outlives a transaction on a connection (no named prepared statements, no session
+    # SET); connections to the pooler are still kept (docs/architecture.md, "Behind a connection pooler").
+    # DATABASE_NULL_POOL is its former name.
+    database_behind_pooler: bool = False
+    # A new connection for every transaction, closed after it: for a pooler whose client connections are scarcer
+    # than the functions' warm containers. Slower (docs/architecture.md).
+    database_connection_per_transaction: bool = False
 
     jwt_secret: str = ""
     supabase_url: str = ""
@@ -61,9 +67,16 @@ class Settings(BaseModel):
         return value
 
 
+# Former names still read when the new one is not set.
+_FORMER_NAMES = {"database_behind_pooler": "DATABASE_NULL_POOL"}
+
+
 def settings_from_environment(environ: dict[str, str] | None = None) -> Settings:
     source = os.environ if environ is None else environ
     fields = {name: source[name.upper()] for name in Settings.model_fields if name.upper() in source}
+    for name, former in _FORMER_NAMES.items():
+        if name not in fields and former in source:
+            fields[name] = source[former]
     return Settings.model_validate(fields)
 
 
