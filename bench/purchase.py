@@ -424,6 +424,9 @@ def run() -> dict[str, Any]:
                 "MERCADOPAGO_ACCESS_TOKEN": ACCESS_TOKEN,
                 "MERCADOPAGO_API_BASE_URL": emulator_url,
                 "PUBLIC_BASE_URL": "http://127.0.0.1:3000",
+                # Each worker is one buyer placing order after order on one event: the per-buyer limit of pending
+                # orders is measured (it is checked on every purchase), never reached.
+                "MAX_PENDING_ORDERS_PER_BUYER": "1000000",
             }
         )
         # Imported once here, before the workers fork: each starts as a warm container, not a cold one.

@@ -34,6 +34,13 @@ def past_deadline(order_id: str) -> None:
     execute("UPDATE orders SET hold_expires_at = now() - interval '1 second' WHERE id = :id", id=order_id)
 
 
+def bought_and_overdue(buyer: Identity, event_id: str) -> str:
+    """An order past its deadline, made one at a time: a buyer has at most two live pending orders per event."""
+    order_id = bought(buyer, event_id)
+    past_deadline(order_id)
+    return order_id
+
+
 def status(order_id: str) -> str:
     return scalar("SELECT status FROM orders WHERE id = :id", id=order_id)
 
@@ -84,9 +91,7 @@ def test_the_sweep_settles_a_payment_no_notification_brought(
     checkout: MercadoPagoEmulator, admin: Identity, buyer: Identity
 ) -> None:
     event = create_event(admin)
-    paid, unpaid, rejected, short = (bought(buyer, event["id"]) for _ in range(4))
-    for order_id in (paid, unpaid, rejected, short):
-        past_deadline(order_id)
+    paid, unpaid, rejected, short = (bought_and_overdue(buyer, event["id"]) for _ in range(4))
     emulator_call(checkout, "POST", "/_emulator/payments", {"external_reference": paid, "notify": False})
     emulator_call(
         checkout, "POST", "/_emulator/payments", {"external_reference": rejected, "status": "rejected", "notify": False}
@@ -115,9 +120,7 @@ def test_mercadopago_down_leaves_overdue_orders_for_the_next_run(
     outage: str, checkout: MercadoPagoEmulator, admin: Identity, buyer: Identity
 ) -> None:
     event = create_event(admin)
-    overdue = [bought(buyer, event["id"]) for _ in range(3)]
-    for order_id in overdue:
-        past_deadline(order_id)
+    overdue = [bought_and_overdue(buyer, event["id"]) for _ in range(3)]
     if outage == "500":
         emulator_call(checkout, "POST", "/_emulator/faults", {"mode": "500", "count": 100})
     else:
