@@ -12,6 +12,7 @@ from local.mercadopago_emulator import MercadoPagoEmulator
 from tests.support.api_gateway import LambdaContext, call
 from tests.support.identities import Identity
 from tests.support.mercadopago import emulator_call
+from tests.support.paid_orders import fetch_payment, post_notification
 from tests.support.purchases import (
     attendee,
     buy,
@@ -113,6 +114,12 @@ def test_the_sweep_settles_a_payment_no_notification_brought(
     assert scalar("SELECT count(*) FROM tickets WHERE order_id = :id", id=paid) == 1
     assert scalar("SELECT problem FROM payments WHERE external_reference = :id", id=short) == "amount_mismatch"
     assert sweep() == {"expired": 0, "paid": 0, "left_for_next_run": 0}
+    short_payment = scalar("SELECT provider_payment_id FROM payments WHERE external_reference = :id", id=short)
+    assert post_notification(short_payment).status == 200, "the webhook's late delivery of the same payment"
+    at_mercadopago = fetch_payment(checkout, short_payment)
+    assert at_mercadopago["status"] == "refunded", "the money of a payment that could not pay is returned"
+    assert len(at_mercadopago["refunds"]) == 1
+    assert scalar("SELECT count(*) FROM refunds WHERE reason = 'amount_mismatch'") == 1
 
 
 @pytest.mark.parametrize("outage", ["500", "stopped"])

@@ -61,7 +61,10 @@ DUPLICATE_PAYMENT = "duplicate_payment"
 LATE_PAYMENT_NO_CAPACITY = "late_payment_no_capacity"
 ORDER_CANCELLED_BEFORE_PAYMENT = "order_cancelled"
 EVENT_CANCELLED_BEFORE_PAYMENT = "event_cancelled"
+# An approved payment that cannot pay its order is refunded automatically, exactly once (its `refunds` row's key).
 AUTOMATIC_REFUND_REASONS = (
+    AMOUNT_MISMATCH,
+    CURRENCY_MISMATCH,
     DUPLICATE_PAYMENT,
     LATE_PAYMENT_NO_CAPACITY,
     ORDER_CANCELLED_BEFORE_PAYMENT,
@@ -124,7 +127,8 @@ def apply_payment(session: Session, payment: Payment) -> PaymentOutcome:
     - refunded / partially refunded (approved with an amount refunded) / charged_back of the order's own payment →
       order `refunded` / `partially_refunded` / `charged_back`; a full refund or a chargeback cancels every issued
       ticket, a partial one only the tickets that `refunds` rows for that payment name;
-    - an amount or currency that differs from the order's → recorded with the problem, never completed;
+    - an amount or currency that differs from the order's → recorded with the problem, never completed, and refunded
+      when approved (`amount_mismatch` / `currency_mismatch`); the order stays pending for a payment that matches;
     - a duplicate notification, or one older than what is recorded → nothing changes.
 
     Refunds come back in `outcome.refunds` (their `refunds` rows are written here, without a provider refund id):
@@ -142,12 +146,16 @@ def apply_payment(session: Session, payment: Payment) -> PaymentOutcome:
     outcome = PaymentOutcome("recorded", order.id)
 
     if payment.currency_id != order.currency or payment.transaction_amount != order.total:
-        record.problem = CURRENCY_MISMATCH if payment.currency_id != order.currency else AMOUNT_MISMATCH
+        problem = CURRENCY_MISMATCH if payment.currency_id != order.currency else AMOUNT_MISMATCH
         logger.warning(
             "payment does not match its order",
-            extra={"payment_id": payment.id, "order_id": str(order.id), "problem": record.problem},
+            extra={"payment_id": payment.id, "order_id": str(order.id), "problem": problem},
         )
-        outcome.action = record.problem
+        if payment.status == "approved":
+            _refund_payment(session, order, payment, record, problem, outcome)
+            outcome.refunds = _pending_refunds(session, payment.id)
+        else:
+            record.problem = outcome.action = problem
         return outcome
 
     if order.payment_id == payment.id:
