@@ -230,6 +230,44 @@ def test_concurrent_deliveries_of_a_mismatched_payment_refund_it_once(buyer: Ide
     assert order_row(order.id)["status"] == "pending"
 
 
+def test_a_payment_id_that_already_belongs_to_another_order_is_recorded_and_answered_200(
+    buyer: Identity, mercadopago, aws_resources
+) -> None:
+    first = create_pending_order(create_event(), buyer.user_id)
+    second = create_pending_order(create_event(), buyer.user_id)
+    first_payment = create_payment(mercadopago, first.id, first.total)
+    assert post_notification(first_payment).json()["action"] == "completed"
+    reused = create_payment(mercadopago, second.id, second.total)
+    # As after an emulator restart (or a forged notification in production): the database already holds this
+    # payment id, recorded for the first order, and MercadoPago now says it pays the second.
+    with engine().begin() as connection:
+        connection.execute(text("UPDATE orders SET payment_id = :new WHERE id = :id"), {"new": reused, "id": first.id})
+        connection.execute(
+            text("UPDATE payments SET provider_payment_id = :new WHERE provider_payment_id = :old"),
+            {"new": reused, "old": first_payment},
+        )
+
+    answers = [post_notification(reused) for _ in range(3)]
+
+    assert [answer.status for answer in answers] == [200] * 3, answers[0].body
+    assert {answer.json()["action"] for answer in answers} == {"payment_id_conflict"}
+    assert order_row(second.id)["status"] == "pending"
+    first_row = order_row(first.id)
+    assert (first_row["status"], first_row["payment_id"]) == ("completed", reused)
+    recorded = payment_row(reused)
+    assert (recorded.order_id, recorded.external_reference) == (first.id, str(first.id))
+    with engine().connect() as connection:
+        entries = connection.execute(
+            text("SELECT entity_id, before, after FROM audit_log WHERE action = 'payment.id_conflict'")
+        ).all()
+    assert len(entries) == 1
+    assert entries[0].entity_id == reused
+    assert entries[0].before["external_reference"] == str(first.id)
+    assert entries[0].after["external_reference"] == str(second.id)
+    assert len(tickets_of(second.id)) == 0
+    assert len(aws_resources.received_messages()) == 1
+
+
 def test_a_payment_for_no_known_order_is_recorded(mercadopago) -> None:
     payment_id = create_payment(mercadopago, uuid.uuid4(), "1000")
 
