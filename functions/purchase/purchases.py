@@ -83,18 +83,23 @@ _CATALOG = """
 # The buyer's live pending orders and tickets (held or issued, not cancelled) on the event, and whether this order
 # still fits under the per-buyer limits. Exact because the catalog statement took the buyer's lock on the event
 # first. An order with this request's idempotency key is left out: a retry must find it, not be refused for it.
+# The tickets are counted only when the event has a per-buyer limit (a CASE runs its subqueries only when taken).
 _BUYER_LIMITS = """
     buyer_orders AS (
         SELECT o.id, o.status = 'pending' AND o.hold_expires_at > now() AS live_hold
           FROM orders o
          WHERE o.user_id = :buyer_id AND o.event_id = :event_id
+           AND o.status IN ('pending', 'completed', 'partially_refunded')
            AND coalesce(o.idempotency_key <> CAST(:idempotency_key AS varchar), true)
     ), buyer_holds AS (
         SELECT (SELECT count(*) FROM buyer_orders WHERE live_hold) AS pending_orders,
-               (SELECT coalesce(sum(oi.quantity), 0) FROM order_items oi JOIN buyer_orders b ON b.id = oi.order_id
-                 WHERE b.live_hold AND oi.ticket_type_id IS NOT NULL)
-               + (SELECT count(*) FROM tickets t JOIN buyer_orders b ON b.id = t.order_id
-                   WHERE t.status <> 'cancelled') AS tickets
+               CASE WHEN CAST(:max_tickets_per_buyer AS int) IS NULL THEN 0
+                    ELSE (SELECT coalesce(sum(oi.quantity), 0)
+                            FROM order_items oi JOIN buyer_orders b ON b.id = oi.order_id
+                           WHERE b.live_hold AND oi.ticket_type_id IS NOT NULL)
+                         + (SELECT count(*) FROM tickets t JOIN buyer_orders b ON b.id = t.order_id
+                             WHERE t.status <> 'cancelled')
+               END AS tickets
     ), buyer_fits AS (
         SELECT pending_orders < :max_pending_orders AS pending_fit,
                (CAST(:max_tickets_per_buyer AS int) IS NULL
