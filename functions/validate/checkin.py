@@ -8,8 +8,8 @@ The hot path is built for a queue at the door:
   nonce of a retry (refused when it was used for another ticket), the event's state (a cancelled event admits no
   one) and, for an offline scan, its claimed time against the admission window, the row lock and conditional update
   `issued → used`, and the check-in log row (an offline scan keeps its claimed time in `device_time` and the time
-  it reached us in `recorded_at`). The bearer token
-  is verified locally, so a scan costs one statement (plus BEGIN/COMMIT) when the scanner is known;
+  it reached us in `recorded_at`). The bearer token is verified locally, so a scan costs one statement (plus
+  BEGIN/COMMIT) when the scanner is known;
 - a user seen for the first time is created from the token (crowdify.users) and the statement runs again.
 
 Plain SQL through pg8000 alone (crowdify.pg_connection): the door pays for neither the ORM's import nor Core's.
