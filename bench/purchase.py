@@ -3,7 +3,8 @@
 A fresh migrated database of its own on the test server (`local.postgres.test_server_url()`), the MercadoPago
 emulator in a process of its own (so its CPU can be left out), and worker processes forked after the handler
 module is imported (a warm container each, its own connection pool of one). Figures:
-- orders per second and p50/p99 latency with 8 and 32 workers buying from one hot ticket type;
+- orders per second and p50/p99 latency with 8 and 32 workers buying from one hot ticket type, each worker for
+  BUYERS_PER_WORKER buyers in turn;
 - SQL statements per purchase, counted in every worker by a `before_cursor_execute` listener (SQLAlchemy) and
   `crowdify.pg_connection.statements_sent` (pg8000's prepared statements: the usual path); transaction control and
   pool pings are not statements, the caller's role lookup is;
@@ -20,6 +21,7 @@ module is imported (a warm container each, its own connection pool of one). Figu
 
 from __future__ import annotations
 
+import itertools
 import json
 import multiprocessing
 import os
@@ -47,6 +49,9 @@ HOT_ROW_SECONDS = 3.0
 SELL_OUT_SEATS = 200
 SELL_OUT_WORKERS = 32
 ATTENDEES_PER_ORDER = 2
+# Each worker buys in turn for this many buyers, so that a buyer has a few orders on the event as real buyers do
+# (the per-buyer limits count a buyer's orders on every purchase).
+BUYERS_PER_WORKER = 100
 ACCESS_TOKEN = "bench-mp-token"
 JWT_SECRET = "bench-jwt-secret-that-is-long-enough-for-hs256"
 TARGETS = {"orders_per_second": 200, "oversold": 0, "statements_per_purchase": 5, "cpu_ms_per_purchase": 7.0}
@@ -94,8 +99,7 @@ def _purchase_body(user_id: str, event_id: str, ticket_type_id: str) -> dict[str
 
 
 def _worker(
-    user_id: str,
-    token: str,
+    buyers: list[tuple[str, str]],
     event_id: str,
     ticket_type_id: str,
     seconds: float,
@@ -126,6 +130,7 @@ def _worker(
     sqlalchemy_event.listen(engine(), "before_cursor_execute", count_statement)
     context = LambdaContext(function_name="bench-create-purchase")
     handler = create_purchase.lambda_handler
+    user_id, token = buyers[0]
     warm = handler(purchase_event(token, _purchase_body(user_id, event_id, ticket_type_id)), context)
     ready.wait()
 
@@ -136,7 +141,9 @@ def _worker(
     latencies: list[float] = []
     outcomes: Counter[int] = Counter()
     with statements_sent() as sent_without_sqlalchemy:
-        while time.perf_counter() < deadline:
+        for user_id, token in itertools.cycle(buyers):
+            if time.perf_counter() >= deadline:
+                break
             begun = time.perf_counter()
             answer = handler(purchase_event(token, _purchase_body(user_id, event_id, ticket_type_id)), context)
             latencies.append(time.perf_counter() - begun)
@@ -204,12 +211,13 @@ def _cpu_seconds(processes: list[Any]) -> float:
 def _run_workers(
     database_url: str,
     database_name: str,
-    buyers: list[tuple[str, str]],
+    buyers: list[list[tuple[str, str]]],
     event_id: str,
     ticket_type_id: str,
     seconds: float,
     until_sold_out: bool = False,
 ) -> dict[str, Any]:
+    """One worker per group of buyers."""
     context = multiprocessing.get_context("fork")
     ready = context.Barrier(len(buyers) + 1)
     done = context.Barrier(len(buyers) + 1)
@@ -217,9 +225,9 @@ def _run_workers(
     workers = [
         context.Process(
             target=_worker,
-            args=(user_id, token, event_id, ticket_type_id, seconds, until_sold_out, ready, done, results),
+            args=(group, event_id, ticket_type_id, seconds, until_sold_out, ready, done, results),
         )
-        for user_id, token in buyers
+        for group in buyers
     ]
     for worker in workers:
         worker.start()
@@ -424,18 +432,25 @@ def run() -> dict[str, Any]:
                 "MERCADOPAGO_ACCESS_TOKEN": ACCESS_TOKEN,
                 "MERCADOPAGO_API_BASE_URL": emulator_url,
                 "PUBLIC_BASE_URL": "http://127.0.0.1:3000",
+                # Buyers rotate (BUYERS_PER_WORKER) but still place several orders each over the runs: the limit of
+                # pending orders is checked on every purchase, as in production, and never reached.
+                "MAX_PENDING_ORDERS_PER_BUYER": "1000000",
             }
         )
         # Imported once here, before the workers fork: each starts as a warm container, not a cold one.
         import create_purchase  # noqa: F401
 
-        seeded = _seed(database_url, max(WORKER_COUNTS))
+        seeded = _seed(database_url, max(WORKER_COUNTS) * BUYERS_PER_WORKER)
+        groups = [
+            seeded["buyers"][start : start + BUYERS_PER_WORKER]
+            for start in range(0, len(seeded["buyers"]), BUYERS_PER_WORKER)
+        ]
         figures: dict[str, Any] = {"hot_row_updates_per_second": hot_row_update_rate(database_url)}
         for workers in WORKER_COUNTS:
             figures[f"workers_{workers}"] = _run_workers(
                 database_url,
                 database_name,
-                seeded["buyers"][:workers],
+                groups[:workers],
                 seeded["main_event"],
                 seeded["main_type"],
                 MEASURE_SECONDS,
@@ -448,7 +463,7 @@ def run() -> dict[str, Any]:
         race = _run_workers(
             database_url,
             database_name,
-            seeded["buyers"][:SELL_OUT_WORKERS],
+            groups[:SELL_OUT_WORKERS],
             seeded["sell_out_event"],
             seeded["sell_out_type"],
             MEASURE_SECONDS,

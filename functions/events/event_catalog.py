@@ -120,7 +120,17 @@ def _add_default_child_type(session: Session, event: Event, price: Decimal) -> N
 
 
 def _snapshot(event: Event) -> dict[str, Any]:
-    fields = ("name", "status", "starts_at", "ends_at", "capacity_total", "allow_children", "currency", "timezone")
+    fields = (
+        "name",
+        "status",
+        "starts_at",
+        "ends_at",
+        "capacity_total",
+        "allow_children",
+        "currency",
+        "timezone",
+        "max_tickets_per_buyer",
+    )
     return {field: getattr(event, field) for field in fields}
 
 
@@ -151,6 +161,7 @@ def create_event(session: Session, data: EventCreate, actor_id: uuid.UUID) -> Ev
         capacity_total=data.capacity_total,
         allow_children=data.allow_children,
         status=data.status or "published",
+        max_tickets_per_buyer=data.max_tickets_per_buyer,
     )
     session.add(event)
     session.flush()

@@ -53,6 +53,7 @@ def event_response(view: EventView) -> EventResponse:
         currency=event.currency,
         timezone=event.timezone,
         status=event.status,
+        max_tickets_per_buyer=event.max_tickets_per_buyer,
         ticket_types=[ticket_type_response(tt, view) for tt in event.ticket_types],
         event_services=[
             EventServiceResponse(

@@ -16,6 +16,8 @@ Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max
 OptionalText = Annotated[str | None, StringConstraints(strip_whitespace=True, max_length=5000)]
 Price = Annotated[Decimal, Field(ge=0, max_digits=12, decimal_places=2)]
 Currency = Literal[SUPPORTED_CURRENCIES]  # type: ignore[valid-type]
+# Tickets one buyer may hold and own for an event (live holds plus tickets not cancelled); null: no limit.
+MaxTicketsPerBuyer = Annotated[int | None, Field(ge=1, le=1_000_000)]
 
 
 class ServiceInput(BaseModel):
@@ -52,6 +54,7 @@ class EventCreate(BaseModel):
     currency: Currency | None = None
     timezone: Annotated[str | None, StringConstraints(max_length=64)] = None
     status: Literal["draft", "published"] | None = None
+    max_tickets_per_buyer: MaxTicketsPerBuyer = None
 
 
 class EventUpdate(BaseModel):
@@ -74,6 +77,8 @@ class EventUpdate(BaseModel):
     currency: Currency | None = None
     timezone: Annotated[str | None, StringConstraints(max_length=64)] = None
     status: Literal["draft", "published", "cancelled"] | None = None
+    # null removes the limit; leaving the field out keeps it.
+    max_tickets_per_buyer: MaxTicketsPerBuyer = None
 
 
 class TicketTypeCreate(BaseModel):
@@ -150,6 +155,7 @@ class EventResponse(BaseModel):
     currency: str
     timezone: str
     status: str
+    max_tickets_per_buyer: int | None
     ticket_types: list[TicketTypeResponse]
     event_services: list[EventServiceResponse]
     created_at: datetime

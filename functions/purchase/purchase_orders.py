@@ -9,9 +9,9 @@ from purchase_schemas import OrderStatusResponse
 from sqlalchemy import Connection, text
 
 from crowdify.auth import MANAGER_ROLES, Caller
-from crowdify.errors import Conflict, NotFound
+from crowdify.errors import Conflict, Gone, NotFound
 from crowdify.seat_holds import release_hold
-from crowdify.statuses import ORDER_CANCELLED
+from crowdify.statuses import ORDER_CANCELLED, ORDERS_WITH_VALID_TICKETS, PAID_ORDER_STATUSES
 from crowdify.ticket_views import TICKET_VIEW_COLUMNS, TicketResponse, ticket_response
 
 _ORDER = text(
@@ -20,6 +20,21 @@ _ORDER = text(
            hold_expires_at, payment_link, pdf_object_key
       FROM orders WHERE id = :order_id
     """
+)
+
+# Whether any ticket of the order still admits someone: not cancelled (a refund or chargeback cancels them), of an
+# order not refunded or charged back as a whole (a ticket already used stays `used`), of an event not cancelled.
+_TICKETS_PDF = text(
+    f"""
+    SELECT o.user_id, o.status, o.pdf_object_key,
+           o.status IN ({", ".join(f"'{status}'" for status in ORDERS_WITH_VALID_TICKETS)}) AND e.status <> 'cancelled'
+           AND EXISTS (SELECT 1 FROM tickets t WHERE t.order_id = o.id AND t.status <> 'cancelled') AS admits
+      FROM orders o JOIN events e ON e.id = o.event_id
+     WHERE o.id = :order_id
+    """  # noqa: S608 - constant statuses, no input
+)
+TICKETS_NO_LONGER_VALID = (
+    "Estas entradas ya no son válidas: la compra fue reembolsada o anulada, o el evento fue cancelado"
 )
 
 _USER_TICKETS = text(
@@ -88,10 +103,15 @@ def user_tickets(connection: Connection, user_id: uuid.UUID, caller: Caller) -> 
 
 
 def tickets_pdf_key(connection: Connection, order_id: uuid.UUID, owner: Caller | None) -> str:
-    """The S3 key of an order's tickets PDF; `owner` is None when a download token already named the order."""
-    row = _order_row(connection, order_id)
-    if owner is not None and row.user_id != owner.id:
+    """The S3 key of an order's tickets PDF; `owner` is None when a download token already named the order.
+
+    Gone (410) once no ticket of a paid order admits anyone: the emailed link outlives the tickets it served.
+    """
+    row = connection.execute(_TICKETS_PDF, {"order_id": order_id}).first()
+    if row is None or (owner is not None and row.user_id != owner.id):
         raise NotFound("Order not found")
+    if row.status in PAID_ORDER_STATUSES and not row.admits:
+        raise Gone(TICKETS_NO_LONGER_VALID)
     if not row.pdf_object_key:
         raise NotFound("The tickets PDF is not ready yet")
     return row.pdf_object_key

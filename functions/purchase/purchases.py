@@ -5,7 +5,9 @@ The hold is one statement (`_HOLD`): it raises the claim counters of the event, 
 only where the new quantities still fit under them (crowdify.seat_holds explains why that can never oversell),
 and inserts the order, its items and its attendees, all priced from the database. When the counters say no, the
 hold is made again in a transaction that recounts exactly under the event lock and either refuses (409 sold out)
-or holds anyway. A fresh purchase costs four statements: the caller's role, the catalogue read, the hold, the
+or holds anyway. The same statement refuses (409) an order that would take the buyer past the event's per-buyer
+limits (live pending orders, tickets held and owned), counted exactly because the catalogue read took the buyer's
+lock on the event first. A fresh purchase costs four statements: the caller's role, the catalogue read, the hold, the
 checkout link. An order that costs nothing (free tickets) skips the checkout: it is completed, its tickets issued
 and its paid-order message written in the hold's own transaction.
 
@@ -33,7 +35,15 @@ from purchase_schemas import PurchaseRequest
 from crowdify import pg_connection
 from crowdify.auth import Caller
 from crowdify.database import CoreStatements, statements_transaction, transaction
-from crowdify.errors import Conflict, DependencyUnavailable, DomainError, Forbidden, InvalidRequest, NotFound
+from crowdify.errors import (
+    Conflict,
+    DependencyUnavailable,
+    DomainError,
+    Forbidden,
+    InvalidRequest,
+    NotFound,
+    PurchaseLimitReached,
+)
 from crowdify.outbox import publish_after_commit
 from crowdify.payments import CheckoutItem, CheckoutRequest, payments
 from crowdify.seat_holds import check_exact, lock_event_for_holds, recount_claims, release_hold
@@ -48,8 +58,11 @@ if TYPE_CHECKING:
 CHECKOUT_UNAVAILABLE = "MercadoPago is unavailable, so no seats were held; try again"
 FREE_ORDER_PROVIDER = "free"
 
+# It also takes the buyer's lock on this event (a transaction-scoped advisory lock on the pair): a purchase by the
+# same buyer for the same event waits here until this transaction ends, so the hold statement that follows, whose
+# snapshot is taken after the lock, counts every order of the buyer's that committed before (`_BUYER_LIMITS`).
 _CATALOG = """
-    SELECT e.id, e.name, e.status, e.currency, e.allow_children, now() AS database_now,
+    SELECT e.id, e.name, e.status, e.currency, e.allow_children, e.max_tickets_per_buyer, now() AS database_now,
            (SELECT coalesce(json_agg(json_build_object(
                        'id', tt.id, 'name', tt.name, 'is_child', tt.is_child, 'is_default', tt.is_default,
                        'max_per_order', tt.max_per_order,
@@ -61,15 +74,47 @@ _CATALOG = """
            (SELECT json_build_object('id', o.id, 'status', o.status, 'fingerprint', o.request_fingerprint,
                                      'payment_link', o.payment_link)
               FROM orders o WHERE o.user_id = :buyer_id AND o.idempotency_key = :idempotency_key) AS existing_order
-      FROM events e
+      FROM events e,
+           LATERAL (SELECT pg_advisory_xact_lock(
+                        hashtextextended(e.id::text || '/' || CAST(:buyer_id AS uuid)::text, 0))) AS buyer_lock
      WHERE e.id = :event_id
     """
 
-# Claims first (the event row, then its types and services), inserts only when every claim fitted.
-_HOLD = """
-    WITH event_claim AS (
+# The buyer's live pending orders and tickets (held or issued, not cancelled) on the event, and whether this order
+# still fits under the per-buyer limits. Exact because the catalog statement took the buyer's lock on the event
+# first. An order with this request's idempotency key is left out: a retry must find it, not be refused for it.
+# The tickets are counted only when the event has a per-buyer limit (a CASE runs its subqueries only when taken).
+_BUYER_LIMITS = """
+    buyer_orders AS (
+        SELECT o.id, o.status = 'pending' AND o.hold_expires_at > now() AS live_hold
+          FROM orders o
+         WHERE o.user_id = :buyer_id AND o.event_id = :event_id
+           AND o.status IN ('pending', 'completed', 'partially_refunded')
+           AND coalesce(o.idempotency_key <> CAST(:idempotency_key AS varchar), true)
+    ), buyer_holds AS (
+        SELECT (SELECT count(*) FROM buyer_orders WHERE live_hold) AS pending_orders,
+               CASE WHEN CAST(:max_tickets_per_buyer AS int) IS NULL THEN 0
+                    ELSE (SELECT coalesce(sum(oi.quantity), 0)
+                            FROM order_items oi JOIN buyer_orders b ON b.id = oi.order_id
+                           WHERE b.live_hold AND oi.ticket_type_id IS NOT NULL)
+                         + (SELECT count(*) FROM tickets t JOIN buyer_orders b ON b.id = t.order_id
+                             WHERE t.status <> 'cancelled')
+               END AS tickets
+    ), buyer_fits AS (
+        SELECT pending_orders < :max_pending_orders AS pending_fit,
+               (CAST(:max_tickets_per_buyer AS int) IS NULL
+                OR tickets + :seats <= CAST(:max_tickets_per_buyer AS int)) AS tickets_fit,
+               tickets
+          FROM buyer_holds
+    )"""
+
+# The buyer's limits first, then the claims (the event row, then its types and services); inserts only when every
+# claim fitted. The limits hold whether or not the claim counters are enforced.
+_HOLD = f"""
+    WITH {_BUYER_LIMITS}, event_claim AS (
         UPDATE events SET seats_claimed = seats_claimed + :seats
          WHERE id = :event_id AND status = 'published'
+           AND (SELECT pending_fit AND tickets_fit FROM buyer_fits)
            AND (NOT :enforce OR seats_claimed + :seats <= capacity_total)
         RETURNING id, currency
     ), type_claims AS (
@@ -119,12 +164,13 @@ _HOLD = """
                new_order
         RETURNING id
     )
-    SELECT claimed.complete AS claimed, o.id AS order_id, o.status, o.total, o.currency, o.hold_expires_at,
+    SELECT claimed.complete AS claimed, buyer_fits.pending_fit, buyer_fits.tickets_fit,
+           buyer_fits.tickets AS buyer_tickets, o.id AS order_id, o.status, o.total, o.currency, o.hold_expires_at,
            (SELECT json_object_agg(i.id, json_build_object('quantity', i.quantity, 'unit_price', i.unit_price::text))
               FROM new_items i) AS items,
            (SELECT count(*) FROM new_attendees) AS attendee_count
-      FROM claimed LEFT JOIN new_order o ON true
-    """
+      FROM claimed CROSS JOIN buyer_fits LEFT JOIN new_order o ON true
+    """  # noqa: S608 - a constant CTE, no input
 
 # Committed without waiting for the WAL flush: a crash can lose only the link, and the buyer's retry with the same
 # idempotency key then opens a new checkout for the same order (a payment on the old one still completes it).
@@ -185,6 +231,7 @@ class Catalog:
     status: str
     currency: str
     allow_children: bool
+    max_tickets_per_buyer: int | None
     now: datetime
     ticket_types: dict[uuid.UUID, CatalogTicketType]
     services: dict[uuid.UUID, str]
@@ -285,6 +332,7 @@ def read_catalog(
         status=row.status,
         currency=row.currency,
         allow_children=row.allow_children,
+        max_tickets_per_buyer=row.max_tickets_per_buyer,
         now=row.database_now,
         ticket_types=ticket_types,
         services={uuid.UUID(item["id"]): item["name"] for item in row.services},
@@ -418,9 +466,12 @@ def place_order(
         "type_line_count": len(plan.ticket_lines),
         "service_line_count": len(plan.service_lines),
         "attendees": json.dumps(plan.attendees),
+        "max_pending_orders": get_settings().max_pending_orders_per_buyer,
+        "max_tickets_per_buyer": catalog.max_tickets_per_buyer,
         "enforce": True,
     }
     held = _one(connection, _HOLD, parameters)
+    check_buyer_limits(held, catalog.max_tickets_per_buyer, plan.seats)
     if not held.claimed:
         if orm is None:
             raise _NeedsTheOrm
@@ -440,6 +491,21 @@ def place_order(
         payment_link=None,
         checkout=_checkout_request(catalog, plan, held, notification_url),
     )
+
+
+def check_buyer_limits(held: Any, max_tickets_per_buyer: int | None, seats: int) -> None:
+    """Refuses (409) an order the hold statement found over a per-buyer limit; nothing was held then."""
+    if not held.pending_fit:
+        pending = get_settings().max_pending_orders_per_buyer
+        raise PurchaseLimitReached(
+            f"Ya tienes {pending} compras pendientes de pago para este evento: págalas o cancélalas antes de"
+            " iniciar otra"
+        )
+    if not held.tickets_fit:
+        raise PurchaseLimitReached(
+            f"Este evento permite como máximo {max_tickets_per_buyer} entradas por comprador: ya tienes"
+            f" {held.buyer_tickets} y pides {seats}"
+        )
 
 
 def _one(connection: Statements, statement: str, parameters: Mapping[str, Any]) -> Any:

@@ -5,8 +5,11 @@ The hot path is built for a queue at the door:
   any database work (it is logged to the function's structured log instead, so a flood of forged codes cannot
   load the database);
 - everything else is ONE SQL statement: the scanner's standing (device not revoked or expired, or user role), the
-  nonce of a retry, the row lock and conditional update `issued → used`, and the check-in log row. The bearer token
-  is verified locally, so a scan costs one statement (plus BEGIN/COMMIT) when the scanner is known;
+  nonce of a retry (refused when it was used for another ticket), the event's state (a cancelled event admits no
+  one) and, for an offline scan, its claimed time against the admission window, the row lock and conditional update
+  `issued → used`, and the check-in log row (an offline scan keeps its claimed time in `device_time` and the time
+  it reached us in `recorded_at`). The bearer token is verified locally, so a scan costs one statement (plus
+  BEGIN/COMMIT) when the scanner is known;
 - a user seen for the first time is created from the token (crowdify.users) and the statement runs again.
 
 Plain SQL through pg8000 alone (crowdify.pg_connection): the door pays for neither the ORM's import nor Core's.
@@ -18,14 +21,14 @@ import re
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from aws_lambda_powertools import Logger
 
 from crowdify import backend_tokens
 from crowdify.auth import Caller, bearer_token, verify_token
-from crowdify.errors import Forbidden, NotAuthenticated
+from crowdify.errors import Conflict, Forbidden, NotAuthenticated
 from crowdify.pg_connection import Connection, transaction
 from crowdify.qr_tokens import InvalidQrToken, VerifiedTicket, keyring_from_settings
 from crowdify.settings import get_settings
@@ -38,6 +41,21 @@ ALREADY_USED = "already_used"
 INVALID = "invalid"
 WRONG_EVENT = "wrong_event"
 CANCELLED = "cancelled"
+# The ticket's event was cancelled: none of its tickets admits anyone any more.
+EVENT_CANCELLED = "event_cancelled"
+# An offline scan whose claimed time is outside the event's admission window or after it reached us (below).
+INVALID_SCAN_TIME = "invalid_scan_time"
+# Sync only: the scan's nonce was used before with another ticket (online, that is a 409).
+NONCE_REUSED = "nonce_reused"
+
+# The admission window an offline scan's claimed time must fall in: from this long before the event starts to this
+# long after it ends (its start when it has no end). Doors open hours early and a night can run past the end; half
+# a day either side covers both while refusing times no door could have seen (a device clock at 1970, another
+# day's event). The scanner bundle states the same window.
+ADMISSION_MARGIN = timedelta(hours=12)
+# A scan cannot have happened after it reached us; phone clocks run a few minutes fast, which this allows.
+DEVICE_CLOCK_SKEW = timedelta(minutes=5)
+NONCE_REUSED_DETAIL = "Este nonce ya se usó para escanear otro ticket: genera uno nuevo para cada escaneo"
 
 
 @dataclass(frozen=True)
@@ -152,7 +170,8 @@ WITH input AS (
 ),
 actor AS ({standing}),
 prior AS (
-    SELECT response FROM checkins, input WHERE checkins.actor_id = input.actor_id AND checkins.nonce = input.nonce
+    SELECT response, checkins.ticket_id IS DISTINCT FROM input.ticket_id AS other_ticket
+    FROM checkins, input WHERE checkins.actor_id = input.actor_id AND checkins.nonce = input.nonce
 ),
 attempt AS (
     SELECT actor.covers_event AND (requested_event_id IS NULL OR requested_event_id = event_id) AS in_scope
@@ -166,12 +185,22 @@ ticket AS (
     WHERE id = (SELECT ticket_id FROM input) AND (SELECT in_scope FROM attempt)
     FOR NO KEY UPDATE
 ),
+event AS (
+    SELECT status = 'cancelled' AS cancelled,
+           input.device_time IS NOT NULL
+           AND NOT (input.device_time >= starts_at - interval '{admission_margin}'
+                    AND input.device_time <= COALESCE(ends_at, starts_at) + interval '{admission_margin}'
+                    AND input.device_time <= now() + interval '{clock_skew}') AS bad_time
+    FROM events, input
+    WHERE events.id = input.event_id AND (SELECT in_scope FROM attempt)
+),
 claimed AS (
     UPDATE tickets
     SET status = 'used', used_at = LEAST(COALESCE(input.device_time, now()), now()), validated_at = now(),
         used_by_device_id = input.device_id, used_by_user_id = input.user_id, updated_at = now()
-    FROM ticket, input
+    FROM ticket, input, event
     WHERE tickets.id = ticket.id AND ticket.status = 'issued' AND ticket.event_id = input.event_id
+      AND NOT event.cancelled AND NOT event.bad_time
     RETURNING tickets.used_at
 ),
 outcome AS (
@@ -179,6 +208,8 @@ outcome AS (
                WHEN NOT attempt.in_scope THEN 'wrong_event'
                WHEN claimed.used_at IS NOT NULL THEN 'accepted'
                WHEN ticket.id IS NULL OR ticket.event_id <> input.event_id THEN 'invalid'
+               WHEN event.cancelled THEN 'event_cancelled'
+               WHEN event.bad_time THEN 'invalid_scan_time'
                WHEN ticket.status = 'used' THEN 'already_used'
                WHEN ticket.status = 'cancelled' THEN 'cancelled'
                ELSE 'invalid'
@@ -191,6 +222,7 @@ outcome AS (
     CROSS JOIN input
     LEFT JOIN ticket ON true
     LEFT JOIN claimed ON true
+    LEFT JOIN event ON true
     LEFT JOIN ticket_types ON ticket_types.id = ticket.ticket_type_id
 ),
 verdict AS (
@@ -216,7 +248,8 @@ logged AS (
     ON CONFLICT (actor_id, nonce) WHERE nonce IS NOT NULL DO NOTHING
     RETURNING id
 )
-SELECT actor.permitted, prior.response AS prior_response, verdict.facts, EXISTS (SELECT 1 FROM logged) AS logged
+SELECT actor.permitted, prior.response AS prior_response, prior.other_ticket AS nonce_of_other_ticket, verdict.facts,
+       EXISTS (SELECT 1 FROM logged) AS logged
 FROM (VALUES (1)) AS one (x)
 LEFT JOIN actor ON true
 LEFT JOIN prior ON true
@@ -229,8 +262,18 @@ def _compact(statement: str) -> str:
     return re.sub(r"\s+", " ", statement).strip()
 
 
-_DEVICE_CHECK_IN = _compact(_CHECK_IN.format(standing=_DEVICE_STANDING))
-_USER_CHECK_IN = _compact(_CHECK_IN.format(standing=_USER_STANDING))
+def _check_in_statement(standing: str) -> str:
+    return _compact(
+        _CHECK_IN.format(
+            standing=standing,
+            admission_margin=f"{int(ADMISSION_MARGIN.total_seconds())} seconds",
+            clock_skew=f"{int(DEVICE_CLOCK_SKEW.total_seconds())} seconds",
+        )
+    )
+
+
+_DEVICE_CHECK_IN = _check_in_statement(_DEVICE_STANDING)
+_USER_CHECK_IN = _check_in_statement(_USER_STANDING)
 
 # An offline scan whose code does not verify: nothing to look up, but the sync log keeps every scan.
 _LOG_INVALID_SCAN = """
@@ -241,11 +284,21 @@ _LOG_INVALID_SCAN = """
     ON CONFLICT (actor_id, nonce) WHERE nonce IS NOT NULL DO NOTHING
 """
 
-_PRIOR_RESPONSE = "SELECT response FROM checkins WHERE actor_id = :actor_id AND nonce = :nonce"
+_PRIOR_RESPONSE = """
+    SELECT response, ticket_id IS DISTINCT FROM CAST(:ticket_id AS uuid) AS nonce_of_other_ticket
+      FROM checkins WHERE actor_id = :actor_id AND nonce = :nonce
+"""
 
 
 class _AnsweredConcurrently(Exception):
     """A retry with the same nonce was answered by a concurrent request first: its answer stands, ours is undone."""
+
+
+class NonceReused(Conflict):
+    """A nonce already answered for another ticket: that answer belongs to the other ticket and is never shown."""
+
+    def __init__(self) -> None:
+        super().__init__(NONCE_REUSED_DETAIL)
 
 
 def verify_code(qr_signature: str, scanner: Scanner) -> VerifiedTicket | None:
@@ -271,11 +324,14 @@ def check_in(scanner: Scanner, scan: Scan) -> Verdict:
             return check_in_verified(connection, scanner, scan, ticket)
     except _AnsweredConcurrently:
         with transaction() as connection:
-            return _prior_verdict(connection, scanner, scan)
+            return _prior_verdict(connection, scanner, scan, ticket)
 
 
 def check_in_verified(connection: Connection, scanner: Scanner, scan: Scan, ticket: VerifiedTicket) -> Verdict:
-    """Check in a ticket whose code verified, in the caller's transaction (one statement when the scanner is known)."""
+    """Check in a ticket whose code verified, in the caller's transaction (one statement when the scanner is known).
+
+    Raises NonceReused (409) when the scan's nonce was answered before for another ticket.
+    """
     parameters = {
         "actor_id": scanner.id,
         "device_id": scanner.id if scanner.is_device else None,
@@ -300,14 +356,21 @@ def check_in_verified(connection: Connection, scanner: Scanner, scan: Scan, tick
             raise NotAuthenticated("Scanner device revoked, expired or unknown")
         raise Forbidden("Not allowed for your role")
     if row.prior_response is not None:
+        if row.nonce_of_other_ticket:
+            raise NonceReused
         return Verdict.from_facts(row.prior_response)
     if not row.logged:
         raise _AnsweredConcurrently
     return Verdict.from_facts(row.facts)
 
 
-def _prior_verdict(connection: Connection, scanner: Scanner, scan: Scan) -> Verdict:
-    return Verdict.from_facts(connection.one(_PRIOR_RESPONSE, {"actor_id": scanner.id, "nonce": scan.nonce}).response)
+def _prior_verdict(connection: Connection, scanner: Scanner, scan: Scan, ticket: VerifiedTicket) -> Verdict:
+    prior = connection.one(
+        _PRIOR_RESPONSE, {"actor_id": scanner.id, "nonce": scan.nonce, "ticket_id": ticket.ticket_id}
+    )
+    if prior.nonce_of_other_ticket:
+        raise NonceReused
+    return Verdict.from_facts(prior.response)
 
 
 def sync_offline_scans(scanner: Scanner, scans: list[Scan]) -> list[Verdict]:
@@ -334,8 +397,12 @@ def _apply_offline_scans(connection: Connection, scanner: Scanner, scans: list[S
         ticket = verify_code(scan.qr_signature, scanner)
         if ticket is None:
             verdicts.append(_log_invalid_offline_scan(connection, scanner, scan))
-        else:
+            continue
+        try:
             verdicts.append(check_in_verified(connection, scanner, scan, ticket))
+        except NonceReused:
+            # One scan's bad nonce must not hold back the rest of the batch: refused alone, nothing written.
+            verdicts.append(Verdict(status=NONCE_REUSED))
     return verdicts
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import uuid
 
+from checkin import ADMISSION_MARGIN
 from validate_schemas import BundleEvent, BundleTicketType, PublicKey, ScannerBundle
 
 from crowdify.errors import NotFound
@@ -43,6 +44,8 @@ def scanner_bundle(connection: Connection, event_id: uuid.UUID, include_used: bo
             location_text=event.location_text,
         ),
         ticket_types=[BundleTicketType(id=row.id, name=row.name, is_child=row.is_child) for row in ticket_types],
+        admission_opens_at=shown_in_zone(event.starts_at - ADMISSION_MARGIN, event.timezone),
+        admission_closes_at=shown_in_zone((event.ends_at or event.starts_at) + ADMISSION_MARGIN, event.timezone),
         cancelled_ticket_ids=cancelled,
         used_ticket_ids=used,
     )

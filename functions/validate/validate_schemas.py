@@ -6,7 +6,17 @@ import uuid
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from checkin import ACCEPTED, ALREADY_USED, CANCELLED, INVALID, WRONG_EVENT, Verdict
+from checkin import (
+    ACCEPTED,
+    ALREADY_USED,
+    CANCELLED,
+    EVENT_CANCELLED,
+    INVALID,
+    INVALID_SCAN_TIME,
+    NONCE_REUSED,
+    WRONG_EVENT,
+    Verdict,
+)
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
 # What the scanner app shows; the old service answered in Spanish and its client displays `message` as is.
@@ -16,6 +26,9 @@ MESSAGES = {
     INVALID: "Ticket inválido",
     WRONG_EVENT: "El ticket no corresponde a este evento",
     CANCELLED: "Ticket cancelado",
+    EVENT_CANCELLED: "Evento cancelado: el ticket no permite el acceso",
+    INVALID_SCAN_TIME: "La hora del escaneo está fuera del horario del evento o es posterior a la sincronización",
+    NONCE_REUSED: "Este nonce ya se usó para escanear otro ticket",
 }
 
 # A real code is 137 characters; anything longer than this is refused before it is looked at.
@@ -114,6 +127,9 @@ class SyncSummary(BaseModel):
     invalid: int = 0
     wrong_event: int = 0
     cancelled: int = 0
+    event_cancelled: int = 0
+    invalid_scan_time: int = 0
+    nonce_reused: int = 0
     offline_conflicts: int = 0
 
 
@@ -165,6 +181,10 @@ class ScannerBundle(BaseModel):
     public_keys: list[PublicKey]
     event: BundleEvent
     ticket_types: list[BundleTicketType]
+    # When a scan counts: an offline scan claiming a time outside this window is refused at sync
+    # (`invalid_scan_time`). No ticket of a cancelled event (`event.status`) admits anyone.
+    admission_opens_at: datetime
+    admission_closes_at: datetime
     cancelled_ticket_ids: list[uuid.UUID]
     # Only with ?include_used=true: tickets already checked in when the bundle was made.
     used_ticket_ids: list[uuid.UUID] | None = None

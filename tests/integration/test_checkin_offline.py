@@ -128,6 +128,9 @@ def test_sync_applies_in_arrival_order_and_logs_device_time(coordinator: Identit
         "invalid": 1,
         "wrong_event": 1,
         "cancelled": 1,
+        "event_cancelled": 0,
+        "invalid_scan_time": 0,
+        "nonce_reused": 0,
         "offline_conflicts": 1,
     }
     # The ticket's use is dated by the device's clock: when the guest came in, not when the phone got signal.

@@ -13,6 +13,7 @@ from local.mercadopago_emulator import MercadoPagoEmulator
 from tests.support.api_gateway import LambdaContext, call
 from tests.support.identities import Identity
 from tests.support.mercadopago import emulator_call
+from tests.support.paid_orders import fetch_payment, post_notification
 from tests.support.purchases import (
     attendee,
     buy,
@@ -33,6 +34,13 @@ def bought(buyer: Identity, event_id: str, seats: int = 1) -> str:
 
 def past_deadline(order_id: str) -> None:
     execute("UPDATE orders SET hold_expires_at = now() - interval '1 second' WHERE id = :id", id=order_id)
+
+
+def bought_and_overdue(buyer: Identity, event_id: str) -> str:
+    """An order past its deadline, made one at a time: a buyer has at most two live pending orders per event."""
+    order_id = bought(buyer, event_id)
+    past_deadline(order_id)
+    return order_id
 
 
 def status(order_id: str) -> str:
@@ -85,9 +93,7 @@ def test_the_sweep_settles_a_payment_no_notification_brought(
     checkout: MercadoPagoEmulator, admin: Identity, buyer: Identity
 ) -> None:
     event = create_event(admin)
-    paid, unpaid, rejected, short = (bought(buyer, event["id"]) for _ in range(4))
-    for order_id in (paid, unpaid, rejected, short):
-        past_deadline(order_id)
+    paid, unpaid, rejected, short = (bought_and_overdue(buyer, event["id"]) for _ in range(4))
     emulator_call(checkout, "POST", "/_emulator/payments", {"external_reference": paid, "notify": False})
     emulator_call(
         checkout, "POST", "/_emulator/payments", {"external_reference": rejected, "status": "rejected", "notify": False}
@@ -109,6 +115,12 @@ def test_the_sweep_settles_a_payment_no_notification_brought(
     assert scalar("SELECT count(*) FROM tickets WHERE order_id = :id", id=paid) == 1
     assert scalar("SELECT problem FROM payments WHERE external_reference = :id", id=short) == "amount_mismatch"
     assert sweep() == {"expired": 0, "paid": 0, "left_for_next_run": 0}
+    short_payment = scalar("SELECT provider_payment_id FROM payments WHERE external_reference = :id", id=short)
+    assert post_notification(short_payment).status == 200, "the webhook's late delivery of the same payment"
+    at_mercadopago = fetch_payment(checkout, short_payment)
+    assert at_mercadopago["status"] == "refunded", "the money of a payment that could not pay is returned"
+    assert len(at_mercadopago["refunds"]) == 1
+    assert scalar("SELECT count(*) FROM refunds WHERE reason = 'amount_mismatch'") == 1
 
 
 @pytest.mark.parametrize("outage", ["500", "stopped"])
@@ -116,9 +128,7 @@ def test_mercadopago_down_leaves_overdue_orders_for_the_next_run(
     outage: str, checkout: MercadoPagoEmulator, admin: Identity, buyer: Identity
 ) -> None:
     event = create_event(admin)
-    overdue = [bought(buyer, event["id"]) for _ in range(3)]
-    for order_id in overdue:
-        past_deadline(order_id)
+    overdue = [bought_and_overdue(buyer, event["id"]) for _ in range(3)]
     if outage == "500":
         emulator_call(checkout, "POST", "/_emulator/faults", {"mode": "500", "count": 100})
     else:

@@ -141,12 +141,14 @@ def test_postgres_gone_answers_503_and_everything_completes_once_it_is_back(
     aws_resources: AwsResources,
     admin: Identity,
     buyer: Identity,
+    other_buyer: Identity,
 ) -> None:
-    # Through the proxy while it is up: an event, an order awaiting its webhook, an order past its hold, and a paid
-    # order whose message is on the queue.
+    # Through the proxy while it is up: an event, an order awaiting its webhook, an order past its hold (another
+    # buyer's: one buyer has at most two live pending orders per event), and a paid order whose message is on the queue.
     event_id = create_event(admin, capacity_total=10)["id"]
     awaiting, overdue, paid = (
-        buy(buyer, purchase_body(buyer, event_id, [attendee(f"Persona {n}")])).json()["order_id"] for n in range(3)
+        buy(owner, purchase_body(owner, event_id, [attendee(f"Persona {n}")])).json()["order_id"]
+        for n, owner in enumerate((buyer, other_buyer, buyer))
     )
     with direct_database.begin() as connection:
         connection.execute(

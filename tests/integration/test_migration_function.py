@@ -11,9 +11,11 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
+from alembic.script import ScriptDirectory
 from sqlalchemy import create_engine, text
 
 from crowdify.database import driver_url_and_arguments
+from crowdify.migrations import alembic_config
 from crowdify.settings import reset_settings
 from local.postgres import create_database, drop_database, test_server_url
 from tests.support.api_gateway import LambdaContext
@@ -86,7 +88,7 @@ def test_create_upgrades_an_empty_database_to_head(
     finally:
         drop_database(server_url, name)
     assert [answer["Status"] for answer in received] == ["SUCCESS", "SUCCESS"]
-    assert version == "0001"
+    assert version == ScriptDirectory.from_config(alembic_config(database_url)).get_current_head()
 
 
 def test_a_failed_migration_fails_the_deploy(

@@ -24,6 +24,7 @@ from tests.support.purchases import (
     execute,
     held_seats,
     purchase_body,
+    rows,
     scalar,
 )
 
@@ -196,3 +197,44 @@ def test_tickets_pdf_accepts_the_download_token_of_that_order_only(
     assert with_token.status == 302 and "tickets/x.pdf" in with_token.headers["location"]
     assert other_order.status == 404
     assert forged.status == 401 and user_token_as_link.status == 401
+
+
+def test_tickets_pdf_is_gone_once_no_ticket_of_the_order_is_valid(
+    order: dict[str, Any], buyer: Identity, tickets_bucket: Any
+) -> None:
+    order_id = order["order_id"]
+    complete_with_tickets(order_id)
+    execute("UPDATE orders SET pdf_object_key = 'tickets/x.pdf' WHERE id = :id", id=order_id)
+    link = {"t": issue_download_token(order_id, get_settings().jwt_secret)}
+    first, second = (
+        row[0] for row in rows("SELECT id FROM tickets WHERE order_id = :id ORDER BY holder_first_name", id=order_id)
+    )
+    execute("UPDATE tickets SET status = 'cancelled' WHERE id = :id", id=first)
+    execute("UPDATE orders SET status = 'partially_refunded' WHERE id = :id", id=order_id)
+    assert pdf(order_id, query=link).status == 302, "one ticket of the order still admits its holder"
+
+    # A full refund cancels the issued tickets; one already used stays `used`, but the order no longer admits.
+    execute("UPDATE tickets SET status = 'used', used_at = now() WHERE id = :id", id=second)
+    execute("UPDATE orders SET status = 'refunded' WHERE id = :id", id=order_id)
+    by_link, by_owner = pdf(order_id, query=link), pdf(order_id, buyer.token)
+
+    assert by_link.status == 410 and by_owner.status == 410, by_link.body
+    assert by_link.json()["detail"] == (
+        "Estas entradas ya no son válidas: la compra fue reembolsada o anulada, o el evento fue cancelado"
+    )
+    execute("UPDATE orders SET status = 'charged_back' WHERE id = :id", id=order_id)
+    assert pdf(order_id, query=link).status == 410
+
+
+def test_tickets_pdf_of_a_cancelled_event_is_gone(order: dict[str, Any], tickets_bucket: Any) -> None:
+    order_id = order["order_id"]
+    complete_with_tickets(order_id)
+    execute("UPDATE orders SET pdf_object_key = 'tickets/x.pdf' WHERE id = :id", id=order_id)
+    link = {"t": issue_download_token(order_id, get_settings().jwt_secret)}
+    assert pdf(order_id, query=link).status == 302
+
+    execute(
+        "UPDATE events SET status = 'cancelled' WHERE id = (SELECT event_id FROM orders WHERE id = :id)", id=order_id
+    )
+
+    assert pdf(order_id, query=link).status == 410

@@ -168,7 +168,7 @@ def test_other_topics_are_acknowledged_and_ignored(buyer: Identity, mercadopago)
     ("amount_delta", "currency", "problem"),
     [(Decimal("-1"), "CLP", "amount_mismatch"), (Decimal("0"), "ARS", "currency_mismatch")],
 )
-def test_a_payment_that_does_not_match_its_order_is_recorded_and_never_completes_it(
+def test_a_payment_that_does_not_match_its_order_is_recorded_refunded_once_and_never_completes_it(
     buyer: Identity, mercadopago, aws_resources, amount_delta, currency, problem
 ) -> None:
     order = create_pending_order(create_event(), buyer.user_id)
@@ -180,9 +180,92 @@ def test_a_payment_that_does_not_match_its_order_is_recorded_and_never_completes
     assert answer.json()["action"] == problem
     assert order_row(order.id)["status"] == "pending"
     recorded = payment_row(payment_id)
-    assert (recorded.problem, recorded.status, recorded.order_id) == (problem, "approved", order.id)
+    assert (recorded.problem, recorded.order_id) == (problem, order.id)
     assert count(Ticket) == 0
     assert aws_resources.received_messages() == []
+    at_mercadopago = fetch_payment(mercadopago, payment_id)
+    assert at_mercadopago["status"] == "refunded"
+    assert len(at_mercadopago["refunds"]) == 1
+    refund = _refund_of(payment_id)
+    assert (refund.reason, refund.provider_refund_id) == (problem, str(at_mercadopago["refunds"][0]["id"]))
+
+    # Redeliveries (MercadoPago's own, and its notice of the refund) refund nothing more and keep the order pending.
+    for _ in range(3):
+        assert post_notification(payment_id).status == 200
+    assert len(fetch_payment(mercadopago, payment_id)["refunds"]) == 1
+    assert count(Refund) == 1
+    assert order_row(order.id)["status"] == "pending"
+    assert post_notification(create_payment(mercadopago, order.id, order.total)).json()["action"] == "completed"
+
+
+def test_concurrent_deliveries_of_a_mismatched_payment_refund_it_once(buyer: Identity, mercadopago) -> None:
+    from crowdify.payment_settlement import settle_payment
+
+    order = create_pending_order(create_event(), buyer.user_id)
+    payment_id = create_payment(mercadopago, order.id, order.total + 1)
+    barrier = threading.Barrier(6)
+    actions: list[str] = []
+    errors: list[BaseException] = []
+
+    def deliver() -> None:
+        try:
+            barrier.wait()
+            actions.append(settle_payment(payment_id).action)
+        except BaseException as error:
+            errors.append(error)
+
+    threads = [threading.Thread(target=deliver) for _ in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+
+    assert errors == []
+    assert len(actions) == 6 and set(actions) == {"amount_mismatch"}
+    at_mercadopago = fetch_payment(mercadopago, payment_id)
+    assert len(at_mercadopago["refunds"]) == 1
+    assert at_mercadopago["transaction_amount_refunded"] == at_mercadopago["transaction_amount"]
+    assert count(Refund) == 1
+    assert _refund_of(payment_id).provider_refund_id == str(at_mercadopago["refunds"][0]["id"])
+    assert order_row(order.id)["status"] == "pending"
+
+
+def test_a_payment_id_that_already_belongs_to_another_order_is_recorded_and_answered_200(
+    buyer: Identity, mercadopago, aws_resources
+) -> None:
+    first = create_pending_order(create_event(), buyer.user_id)
+    second = create_pending_order(create_event(), buyer.user_id)
+    first_payment = create_payment(mercadopago, first.id, first.total)
+    assert post_notification(first_payment).json()["action"] == "completed"
+    reused = create_payment(mercadopago, second.id, second.total)
+    # As after an emulator restart (or a forged notification in production): the database already holds this
+    # payment id, recorded for the first order, and MercadoPago now says it pays the second.
+    with engine().begin() as connection:
+        connection.execute(text("UPDATE orders SET payment_id = :new WHERE id = :id"), {"new": reused, "id": first.id})
+        connection.execute(
+            text("UPDATE payments SET provider_payment_id = :new WHERE provider_payment_id = :old"),
+            {"new": reused, "old": first_payment},
+        )
+
+    answers = [post_notification(reused) for _ in range(3)]
+
+    assert [answer.status for answer in answers] == [200] * 3, answers[0].body
+    assert {answer.json()["action"] for answer in answers} == {"payment_id_conflict"}
+    assert order_row(second.id)["status"] == "pending"
+    first_row = order_row(first.id)
+    assert (first_row["status"], first_row["payment_id"]) == ("completed", reused)
+    recorded = payment_row(reused)
+    assert (recorded.order_id, recorded.external_reference) == (first.id, str(first.id))
+    with engine().connect() as connection:
+        entries = connection.execute(
+            text("SELECT entity_id, before, after FROM audit_log WHERE action = 'payment.id_conflict'")
+        ).all()
+    assert len(entries) == 1
+    assert entries[0].entity_id == reused
+    assert entries[0].before["external_reference"] == str(first.id)
+    assert entries[0].after["external_reference"] == str(second.id)
+    assert len(tickets_of(second.id)) == 0
+    assert len(aws_resources.received_messages()) == 1
 
 
 def test_a_payment_for_no_known_order_is_recorded(mercadopago) -> None:

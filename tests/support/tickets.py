@@ -41,8 +41,10 @@ class EventWithTickets:
 
 
 def create_event(name: str = "Concierto") -> tuple[uuid.UUID, uuid.UUID]:
-    """A published event a week away with one adult ticket type: (event id, ticket type id)."""
-    event = orders.create_event(name=name, capacity=1000, starts_at=datetime.now(UTC) + timedelta(days=7))
+    """A published event starting in an hour, doors open, with one adult ticket type: (event id, ticket type id).
+
+    Offline scans of the last hours fall inside its admission window (checkin.ADMISSION_MARGIN)."""
+    event = orders.create_event(name=name, capacity=1000, starts_at=datetime.now(UTC) + timedelta(hours=1))
     return event.id, event.ticket_type_id
 
 

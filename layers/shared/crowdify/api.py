@@ -34,6 +34,7 @@ ERROR_STATUS: dict[type[errors.DomainError], HTTPStatus] = {
     errors.Forbidden: HTTPStatus.FORBIDDEN,
     errors.NotFound: HTTPStatus.NOT_FOUND,
     errors.Conflict: HTTPStatus.CONFLICT,
+    errors.Gone: HTTPStatus.GONE,
     errors.InvalidRequest: HTTPStatus.UNPROCESSABLE_ENTITY,
     errors.MalformedRequest: HTTPStatus.BAD_REQUEST,
     errors.DependencyUnavailable: HTTPStatus.SERVICE_UNAVAILABLE,

@@ -35,6 +35,14 @@ class InvalidTransition(Conflict):
     pass
 
 
+class PurchaseLimitReached(Conflict):
+    """The buyer already holds or owns as much of this event as one buyer may (pending orders, tickets)."""
+
+
+class Gone(DomainError):
+    """What was asked for existed but is no longer valid (a refunded order's tickets): 410."""
+
+
 class EventCancelled(Conflict):
     """The event was cancelled: it sells nothing more, whatever pays for it."""
 

@@ -96,6 +96,9 @@ class Event(Timestamps, Base):
         CheckConstraint(_one_of("status", EVENT_STATUSES), name="status"),
         CheckConstraint("capacity_total >= 0", name="capacity_total_not_negative"),
         CheckConstraint("ends_at IS NULL OR ends_at >= starts_at", name="ends_after_start"),
+        CheckConstraint(
+            "max_tickets_per_buyer IS NULL OR max_tickets_per_buyer >= 1", name="max_tickets_per_buyer_positive"
+        ),
         Index("ix_events_status_starts_at", "status", "starts_at"),
     )
 
@@ -114,6 +117,8 @@ class Event(Timestamps, Base):
     capacity_total: Mapped[int] = mapped_column(Integer)
     allow_children: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
     status: Mapped[str] = mapped_column(String(20), server_default="published")
+    # Tickets one buyer may hold and own for this event (live holds plus tickets not cancelled); None: no limit.
+    max_tickets_per_buyer: Mapped[int | None] = mapped_column(Integer)
     # Seats held or sold, counted up when a hold is made and down only when it is released (seat_holds.py):
     # never below the true figure, so a purchase that fits under it needs no recount.
     seats_claimed: Mapped[int] = mapped_column(Integer, server_default="0")

@@ -23,14 +23,14 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
-from sqlalchemy import Connection, select, text, update
+from sqlalchemy import Connection, func, select, text, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session, lazyload
 
 from crowdify.audit import record_change
 from crowdify.database import transaction
 from crowdify.errors import EventCancelled, InvalidRequest, InvalidTransition, NotFound, SoldOut
-from crowdify.models import Event, Order, OrderItem, OutboxMessage, Refund, Ticket
+from crowdify.models import AuditEntry, Event, Order, OrderItem, OutboxMessage, Refund, Ticket
 from crowdify.models import Payment as PaymentRecord
 from crowdify.outbox import enqueue_paid_order
 from crowdify.qr_tokens import keyring_from_settings
@@ -61,7 +61,13 @@ DUPLICATE_PAYMENT = "duplicate_payment"
 LATE_PAYMENT_NO_CAPACITY = "late_payment_no_capacity"
 ORDER_CANCELLED_BEFORE_PAYMENT = "order_cancelled"
 EVENT_CANCELLED_BEFORE_PAYMENT = "event_cancelled"
+# MercadoPago's answer names another order than the one this payment id was recorded for: a forged or misrouted
+# notification, or an emulator that numbered its payments afresh. Recorded in the audit log, never applied.
+PAYMENT_ID_CONFLICT = "payment_id_conflict"
+# An approved payment that cannot pay its order is refunded automatically, exactly once (its `refunds` row's key).
 AUTOMATIC_REFUND_REASONS = (
+    AMOUNT_MISMATCH,
+    CURRENCY_MISMATCH,
     DUPLICATE_PAYMENT,
     LATE_PAYMENT_NO_CAPACITY,
     ORDER_CANCELLED_BEFORE_PAYMENT,
@@ -101,7 +107,7 @@ class PaymentOutcome:
 
     `action` says what happened, for logs and answers: completed, already_applied, recorded, stale, unknown_order,
     amount_mismatch, currency_mismatch, duplicate_payment, late_payment_no_capacity, order_cancelled, refunded,
-    partially_refunded, charged_back.
+    partially_refunded, charged_back, payment_id_conflict.
     """
 
     action: str
@@ -124,17 +130,23 @@ def apply_payment(session: Session, payment: Payment) -> PaymentOutcome:
     - refunded / partially refunded (approved with an amount refunded) / charged_back of the order's own payment →
       order `refunded` / `partially_refunded` / `charged_back`; a full refund or a chargeback cancels every issued
       ticket, a partial one only the tickets that `refunds` rows for that payment name;
-    - an amount or currency that differs from the order's → recorded with the problem, never completed;
-    - a duplicate notification, or one older than what is recorded → nothing changes.
+    - an amount or currency that differs from the order's → recorded with the problem, never completed, and refunded
+      when approved (`amount_mismatch` / `currency_mismatch`); the order stays pending for a payment that matches;
+    - a duplicate notification, or one older than what is recorded → nothing changes;
+    - a payment id already recorded for another order (another `external_reference`) → the audit log records it
+      once, and nothing else changes (`payment_id_conflict`): the recorded payment and both orders stay as they are.
 
     Refunds come back in `outcome.refunds` (their `refunds` rows are written here, without a provider refund id):
     call `perform_refunds` after the commit. Until MercadoPago has made them, applying the same payment again
     returns them again, so a redelivered notification finishes what a failed one left.
     """
     order = _lock_order(session, payment.external_reference)
-    record, is_stale = _record_payment(session, payment, order.id if order is not None else None)
-    if is_stale:
+    record, standing = _record_payment(session, payment, order.id if order is not None else None)
+    if standing == _STALE:
         return PaymentOutcome("stale", order.id if order else None)
+    if standing == PAYMENT_ID_CONFLICT:
+        _record_payment_id_conflict(session, record, payment)
+        return PaymentOutcome(PAYMENT_ID_CONFLICT, order.id if order else None)
     if order is None:
         record.problem = UNKNOWN_ORDER
         logger.warning("payment for no known order", extra={"payment_id": payment.id})
@@ -142,12 +154,16 @@ def apply_payment(session: Session, payment: Payment) -> PaymentOutcome:
     outcome = PaymentOutcome("recorded", order.id)
 
     if payment.currency_id != order.currency or payment.transaction_amount != order.total:
-        record.problem = CURRENCY_MISMATCH if payment.currency_id != order.currency else AMOUNT_MISMATCH
+        problem = CURRENCY_MISMATCH if payment.currency_id != order.currency else AMOUNT_MISMATCH
         logger.warning(
             "payment does not match its order",
-            extra={"payment_id": payment.id, "order_id": str(order.id), "problem": record.problem},
+            extra={"payment_id": payment.id, "order_id": str(order.id), "problem": problem},
         )
-        outcome.action = record.problem
+        if payment.status == "approved":
+            _refund_payment(session, order, payment, record, problem, outcome)
+            outcome.refunds = _pending_refunds(session, payment.id)
+        else:
+            record.problem = outcome.action = problem
         return outcome
 
     if order.payment_id == payment.id:
@@ -293,8 +309,13 @@ def _locked_order(session: Session, order_id: uuid.UUID) -> Order | None:
     return session.scalars(statement).one_or_none()
 
 
-def _record_payment(session: Session, payment: Payment, order_id: uuid.UUID | None) -> tuple[PaymentRecord, bool]:
-    """The payment's row, locked and brought up to date; True when the notification is older than the row."""
+_CURRENT = "current"
+_STALE = "stale"
+
+
+def _record_payment(session: Session, payment: Payment, order_id: uuid.UUID | None) -> tuple[PaymentRecord, str]:
+    """The payment's row, locked and brought up to date (`_CURRENT`), or left as it was: `_STALE` when the
+    notification is older than the row, `PAYMENT_ID_CONFLICT` when the row is another order's payment."""
     values = {
         "provider_payment_id": payment.id,
         "order_id": order_id,
@@ -312,14 +333,51 @@ def _record_payment(session: Session, payment: Payment, order_id: uuid.UUID | No
         set_={"provider_payment_id": statement.excluded.provider_payment_id},
     ).returning(PaymentRecord)
     record = session.scalars(statement, execution_options={"populate_existing": True}).one()
+    if record.external_reference != payment.external_reference:
+        # A row just inserted has the payment's own reference: this one was recorded for another order.
+        return record, PAYMENT_ID_CONFLICT
     if _progress(payment.status, payment.transaction_amount_refunded) < _progress(
         record.status, record.refunded_amount
     ):
-        return record, True
+        return record, _STALE
     for name, value in values.items():
         if name != "order_id" or value is not None:
             setattr(record, name, value)
-    return record, False
+    return record, _CURRENT
+
+
+def _record_payment_id_conflict(session: Session, record: PaymentRecord, payment: Payment) -> None:
+    """One audit entry per payment id and claimed order, however often MercadoPago redelivers (the payment's row
+    is locked, so concurrent deliveries check one after the other)."""
+    claimed = {
+        "external_reference": payment.external_reference,
+        "status": payment.status,
+        "amount": payment.transaction_amount,
+        "currency": payment.currency_id,
+    }
+    already = session.scalar(
+        select(AuditEntry.id).where(
+            AuditEntry.action == "payment.id_conflict",
+            AuditEntry.entity_type == "payment",
+            AuditEntry.entity_id == payment.id,
+            func.coalesce(AuditEntry.after["external_reference"].astext, "") == (payment.external_reference or ""),
+        )
+    )
+    logger.error(
+        "a payment id already recorded for another order",
+        extra={"payment_id": payment.id, "recorded_for": record.external_reference, "claimed_for": claimed},
+    )
+    if already is None:
+        record_change(
+            session,
+            None,
+            "payment.id_conflict",
+            "payment",
+            payment.id,
+            {"order_id": record.order_id, "external_reference": record.external_reference},
+            claimed,
+            "MercadoPago names another order for a payment id already recorded; nothing was applied",
+        )
 
 
 def _progress(status: str, refunded_amount: Decimal) -> tuple[int, Decimal]:

@@ -55,6 +55,8 @@ class Settings(BaseModel):
     paid_orders_queue_url: str = ""
 
     hold_minutes: int = Field(default=15, ge=1)
+    # Live pending orders one buyer may have on one event: without it, a few unpaid orders hold a whole event.
+    max_pending_orders_per_buyer: int = Field(default=2, ge=1)
     default_currency: str = "CLP"
     default_timezone: str = "America/Santiago"
     stage: str = "local"
