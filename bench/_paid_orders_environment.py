@@ -42,7 +42,7 @@ class StatementCounter:
     def __init__(self) -> None:
         from sqlalchemy import event
 
-        from crowdify.database import engine
+        from crowdify.persistence.database import engine
 
         self.count = 0
         event.listen(engine(), "before_cursor_execute", self._seen)
@@ -71,7 +71,7 @@ def paid_orders_environment() -> Iterator[Environment]:
     # moto's web server logs every request.
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
 
-    from crowdify.migrations import upgrade_to_head
+    from crowdify.persistence.migrations import upgrade_to_head
     from local import postgres
     from local.mercadopago_emulator import MercadoPagoEmulator
     from local.sendgrid_emulator import SendGridEmulator
@@ -133,10 +133,10 @@ def paid_orders_environment() -> Iterator[Environment]:
 
 
 def _forget_cached_clients() -> None:
-    from crowdify import paid_orders_queue
-    from crowdify.database import dispose_engine
-    from crowdify.payments import payments
-    from crowdify.settings import reset_settings
+    from crowdify.adapters import paid_orders_queue
+    from crowdify.adapters.mercadopago_client import payments
+    from crowdify.config.settings import reset_settings
+    from crowdify.persistence.database import dispose_engine
 
     reset_settings()
     dispose_engine()
@@ -158,7 +158,7 @@ def _restore(previous: dict[str, str | None]) -> None:
 def create_buyer() -> uuid.UUID:
     from sqlalchemy import text
 
-    from crowdify.database import engine
+    from crowdify.persistence.database import engine
 
     user_id = uuid.uuid4()
     with engine().begin() as connection:

@@ -177,10 +177,10 @@ def run() -> dict[str, Any]:
     from sqlalchemy import event as sqlalchemy_event
     from sqlalchemy.pool import NullPool
 
-    from crowdify.backend_tokens import issue_user_token
-    from crowdify.database import dispose_engine, driver_url_and_arguments, engine
-    from crowdify.migrations import upgrade_to_head
-    from crowdify.settings import reset_settings
+    from crowdify.auth.backend_tokens import issue_user_token
+    from crowdify.config.settings import reset_settings
+    from crowdify.persistence.database import dispose_engine, driver_url_and_arguments, engine
+    from crowdify.persistence.migrations import upgrade_to_head
     from local.postgres import create_database, drop_database, test_server_url
 
     server_url = test_server_url()
@@ -206,9 +206,9 @@ def run() -> dict[str, Any]:
             )
         token = issue_user_token(str(admin_id), ENVIRONMENT["JWT_SECRET"])
 
-        import admin_dashboard_stats
-        import admin_event_list
-        import admin_event_stats
+        import get_admin_event_stats
+        import get_admin_events
+        import get_admin_stats
 
         counter = _StatementCounter()
         sqlalchemy_event.listen(engine(), "before_cursor_execute", counter)
@@ -228,9 +228,9 @@ def run() -> dict[str, Any]:
             with loader.begin() as connection:
                 _load(connection, first, last, buyer_id)
             statements[f"at_{size}_events"] = {
-                "stats": _statements(counter, admin_dashboard_stats, stats_event),
-                "events_overview": _statements(counter, admin_event_list, events_event),
-                "event_stats": _statements(counter, admin_event_stats, one_event_stats()),
+                "stats": _statements(counter, get_admin_stats, stats_event),
+                "events_overview": _statements(counter, get_admin_events, events_event),
+                "event_stats": _statements(counter, get_admin_event_stats, one_event_stats()),
             }
         with loader.connect() as connection:
             tickets = connection.execute(text("SELECT count(*) FROM tickets")).scalar_one()
@@ -238,9 +238,9 @@ def run() -> dict[str, Any]:
         return {
             "events": events,
             "tickets": tickets,
-            "stats": _latency_ms(admin_dashboard_stats, stats_event),
-            "events_overview": _latency_ms(admin_event_list, events_event),
-            "event_stats": _latency_ms(admin_event_stats, one_event_stats()),
+            "stats": _latency_ms(get_admin_stats, stats_event),
+            "events_overview": _latency_ms(get_admin_events, events_event),
+            "event_stats": _latency_ms(get_admin_event_stats, one_event_stats()),
             "statements": statements,
             "statements_constant": statements[f"at_{FIRST_EVENTS}_events"] == statements[f"at_{ALL_EVENTS}_events"],
         }

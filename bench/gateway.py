@@ -142,8 +142,8 @@ def _seed_buyers(database_url: str, jwt_secret: str) -> Iterator[tuple[str, str]
     """BUYERS users in one statement; yields (user id, token), each once."""
     from sqlalchemy import text
 
-    from crowdify.backend_tokens import issue_user_token
-    from crowdify.database import build_engine
+    from crowdify.auth.backend_tokens import issue_user_token
+    from crowdify.persistence.database import build_engine
 
     ids = [str(uuid.uuid4()) for _ in range(BUYERS)]
     engine = build_engine(database_url)
@@ -166,9 +166,9 @@ def _seed_door(database_url: str, secrets: dict[str, str]) -> tuple[Iterator[str
     from sqlalchemy import text
 
     from bench.scan import _seed
-    from crowdify.backend_tokens import issue_device_token
-    from crowdify.database import build_engine
-    from crowdify.qr_tokens import QrSigner
+    from crowdify.auth.backend_tokens import issue_device_token
+    from crowdify.auth.qr_tokens import QrSigner
+    from crowdify.persistence.database import build_engine
 
     event_id, codes = _seed(database_url, QrSigner(secrets["QR_SECRET"]).sign_ticket)
     device_id = uuid.uuid4()

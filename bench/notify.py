@@ -25,7 +25,7 @@ TARGET_MS_PER_PAGE = 20.0
 
 def run() -> dict[str, Any]:
     with paid_orders_environment():
-        from send_tickets import lambda_handler
+        from queue_send_tickets import lambda_handler
 
         from tests.support.orders import create_event
 
@@ -58,8 +58,8 @@ def run() -> dict[str, Any]:
 def _pdf_ms_per_page() -> float:
     from ticket_pdf import TicketPage, render_tickets_pdf
 
-    from crowdify.qr_tokens import QrSigner
-    from crowdify.settings import get_settings
+    from crowdify.auth.qr_tokens import QrSigner
+    from crowdify.config.settings import get_settings
 
     signer = QrSigner(get_settings().qr_secret)
     event_id = uuid.uuid4()
@@ -91,9 +91,9 @@ def _pdf_ms_per_page() -> float:
 def _paid_order_message(event: Any, buyer_id: uuid.UUID, attendees: int) -> str:
     from sqlalchemy import select
 
-    from crowdify.models import Order
-    from crowdify.order_payments import complete_order
-    from crowdify.sessions import db_session
+    from crowdify.domain.order_payments import complete_order
+    from crowdify.persistence.models import Order
+    from crowdify.persistence.sessions import db_session
     from tests.support.orders import create_pending_order
 
     pending = create_pending_order(event, buyer_id, attendees=attendees, buyer_email="buyer@example.test")

@@ -89,8 +89,8 @@ def _purchases(
 def _scanner(database_url: str, signer: Any, jwt_secret: str) -> tuple[str, list[str]]:
     """An event with enough issued tickets for every mode's scans, a scanner device for it; the device's token and the
     codes."""
-    from crowdify import database
-    from crowdify.backend_tokens import issue_device_token
+    from crowdify.auth.backend_tokens import issue_device_token
+    from crowdify.persistence import database
 
     per_mode = SINGLE_WORKER_SCANS + 1 + SCAN_WORKERS * (SCANS_PER_WORKER + 1)
     event_id, codes = scan._seed(database_url, signer.sign_ticket, per_mode * len(MODES))
@@ -124,8 +124,8 @@ def run() -> dict[str, Any]:
     purchase._use_function_paths()
     scan._use_function_paths()
     scan._quiet_metrics_warning()
-    from crowdify.migrations import upgrade_to_head
-    from crowdify.qr_tokens import QrSigner, generate_qr_secret
+    from crowdify.auth.qr_tokens import QrSigner, generate_qr_secret
+    from crowdify.persistence.migrations import upgrade_to_head
     from local.postgres import create_database, drop_database, test_server_url
 
     server_url = test_server_url()
@@ -151,7 +151,7 @@ def run() -> dict[str, Any]:
             }
         )
         # Imported once here, before the purchase workers fork: each starts as a warm container.
-        import create_purchase  # noqa: F401
+        import post_purchases  # noqa: F401
 
         seeded = purchase._seed(database_url, PURCHASE_WORKERS)
         scanner_token, codes = _scanner(database_url, signer, purchase.JWT_SECRET)
@@ -182,7 +182,7 @@ def run() -> dict[str, Any]:
         os.environ.update(saved_environment)
         emulator.terminate()
         emulator.wait(timeout=10)
-        from crowdify.database import dispose_engine
+        from crowdify.persistence.database import dispose_engine
 
         dispose_engine()
         bouncer.stop()

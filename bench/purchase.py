@@ -1,4 +1,4 @@
-"""Purchases under load: the real `create_purchase.lambda_handler`, API Gateway v2 events, one hot ticket type.
+"""Purchases under load: the real `post_purchases.lambda_handler`, API Gateway v2 events, one hot ticket type.
 
 A fresh migrated database of its own on the test server (`local.postgres.test_server_url()`), the MercadoPago
 emulator in a process of its own (so its CPU can be left out), and worker processes forked after the handler
@@ -6,8 +6,8 @@ module is imported (a warm container each, its own connection pool of one). Figu
 - orders per second and p50/p99 latency with 8 and 32 workers buying from one hot ticket type, each worker for
   BUYERS_PER_WORKER buyers in turn;
 - SQL statements per purchase, counted in every worker by a `before_cursor_execute` listener (SQLAlchemy) and
-  `crowdify.pg_connection.statements_sent` (pg8000's prepared statements: the usual path); transaction control and
-  pool pings are not statements, the caller's role lookup is;
+  `crowdify.persistence.pg_connection.statements_sent` (pg8000's prepared statements: the usual path); transaction
+  control and pool pings are not statements, the caller's role lookup is;
 - CPU milliseconds per purchase: the workers' CPU plus this database's Postgres backends' CPU (psutil on the
   postmaster's children), divided by completed purchases; the server's shared processes (WAL writer, checkpointer)
   are reported apart, since on a shared test server they also work for other databases;
@@ -109,13 +109,13 @@ def _worker(
     results: Any,
 ) -> None:
     """One warm container: buys for `seconds` (or until sold out), reporting latencies, statements and CPU."""
-    import create_purchase
+    import post_purchases
     from sqlalchemy import event as sqlalchemy_event
 
-    from crowdify.database import dispose_engine, engine
-    from crowdify.payments import payments
-    from crowdify.pg_connection import statements_sent
-    from crowdify.settings import reset_settings
+    from crowdify.adapters.mercadopago_client import payments
+    from crowdify.config.settings import reset_settings
+    from crowdify.persistence.database import dispose_engine, engine
+    from crowdify.persistence.pg_connection import statements_sent
 
     reset_settings()
     dispose_engine()
@@ -129,7 +129,7 @@ def _worker(
 
     sqlalchemy_event.listen(engine(), "before_cursor_execute", count_statement)
     context = LambdaContext(function_name="bench-create-purchase")
-    handler = create_purchase.lambda_handler
+    handler = post_purchases.lambda_handler
     user_id, token = buyers[0]
     warm = handler(purchase_event(token, _purchase_body(user_id, event_id, ticket_type_id)), context)
     ready.wait()
@@ -173,7 +173,7 @@ def _postgres_processes(database_url: str, database_name: str) -> tuple[list[Any
     import psutil
     from sqlalchemy import create_engine, text
 
-    from crowdify.database import driver_url_and_arguments
+    from crowdify.persistence.database import driver_url_and_arguments
 
     url, arguments = driver_url_and_arguments(database_url)
     probe = create_engine(url, connect_args=arguments)
@@ -288,7 +288,7 @@ def _hot_row_worker(database_url: str, seconds: float, results: Any) -> None:
 
 def hot_row_update_rate(database_url: str) -> float:
     """Committed single-statement updates of one row per second, from several connections at once."""
-    from crowdify.database import build_engine
+    from crowdify.persistence.database import build_engine
 
     setup = build_engine(database_url)
     with setup.begin() as connection:
@@ -342,8 +342,8 @@ def _seed(database_url: str, users: int) -> dict[str, Any]:
     """Buyers with tokens, a main event with an unlimited hot type, and a sell-out event of SELL_OUT_SEATS."""
     from sqlalchemy import text
 
-    from crowdify.backend_tokens import issue_user_token
-    from crowdify.database import build_engine
+    from crowdify.auth.backend_tokens import issue_user_token
+    from crowdify.persistence.database import build_engine
 
     seed = build_engine(database_url)
     buyers = [(str(uuid.uuid4()), "") for _ in range(users)]
@@ -387,7 +387,7 @@ def _seed(database_url: str, users: int) -> dict[str, Any]:
 def _taken(database_url: str, ticket_type_id: str) -> dict[str, int]:
     from sqlalchemy import text
 
-    from crowdify.database import build_engine
+    from crowdify.persistence.database import build_engine
 
     check = build_engine(database_url)
     with check.connect() as connection:
@@ -413,7 +413,7 @@ def _taken(database_url: str, ticket_type_id: str) -> dict[str, int]:
 
 def run() -> dict[str, Any]:
     _use_function_paths()
-    from crowdify.migrations import upgrade_to_head
+    from crowdify.persistence.migrations import upgrade_to_head
     from local.postgres import create_database, drop_database, test_server_url
 
     server_url = test_server_url()
@@ -438,7 +438,7 @@ def run() -> dict[str, Any]:
             }
         )
         # Imported once here, before the workers fork: each starts as a warm container, not a cold one.
-        import create_purchase  # noqa: F401
+        import post_purchases  # noqa: F401
 
         seeded = _seed(database_url, max(WORKER_COUNTS) * BUYERS_PER_WORKER)
         groups = [
@@ -486,7 +486,7 @@ def run() -> dict[str, Any]:
         os.environ.update(saved_environment)
         emulator.terminate()
         emulator.wait(timeout=10)
-        from crowdify.database import dispose_engine
+        from crowdify.persistence.database import dispose_engine
 
         dispose_engine()
         drop_database(server_url, database_name)

@@ -1,10 +1,10 @@
-"""The door under load: the real `validate_ticket.lambda_handler`, invoked with API Gateway v2 events.
+"""The door under load: the real `post_tickets_validate.lambda_handler`, invoked with API Gateway v2 events.
 
 A fresh migrated database on the test server holds 10,000 issued tickets of one event; a scanner device token
 scans them. Figures:
 - latency p50/p99 of the handler in-process (one warm container), and statements per scan (the door talks to
-  Postgres through crowdify.pg_connection, which reports every statement it sends to `statements_sent`; BEGIN and
-  COMMIT are not statements; the run fails if the door touched the SQLAlchemy engine instead);
+  Postgres through crowdify.persistence.pg_connection, which reports every statement it sends to `statements_sent`;
+  BEGIN and COMMIT are not statements; the run fails if the door touched the SQLAlchemy engine instead);
 - scans per second with 1 and 8 worker processes, each a warm container of its own scanning distinct tickets, and
   CPU milliseconds per scan: the workers' CPU plus every Postgres process's CPU (psutil), divided by scans;
 - offline verification: microseconds per `QrSigner.verify` (what a scanner does without a network);
@@ -89,7 +89,7 @@ def _backend_pids(database_url: str) -> list[int]:
     """The Postgres backends serving the benchmark's database (the workers' connections), not this probe's own."""
     from sqlalchemy import text
 
-    from crowdify.database import build_engine
+    from crowdify.persistence.database import build_engine
 
     probe = build_engine(database_url)
     try:
@@ -132,13 +132,13 @@ def _worker(
     os.environ.update(environment)
     _use_function_paths()
     _quiet_metrics_warning()
-    import validate_ticket
+    import post_tickets_validate
 
-    _scan(validate_ticket.lambda_handler, codes[0], token)
+    _scan(post_tickets_validate.lambda_handler, codes[0], token)
     ready.wait()
     start.wait()
     cpu_started = time.process_time()
-    statuses = [_scan(validate_ticket.lambda_handler, code, token) for code in codes[1:]]
+    statuses = [_scan(post_tickets_validate.lambda_handler, code, token) for code in codes[1:]]
     finished = time.perf_counter()
     results.put((len(statuses), statuses.count("accepted"), time.process_time() - cpu_started, finished))
     # Stay connected until the parent has read Postgres's CPU: a backend that exits takes its CPU time with it.
@@ -191,7 +191,7 @@ def _seed(database_url: str, codes_for: Any, tickets: int = TICKETS) -> tuple[uu
     """One event, one completed order of `tickets` issued tickets (one INSERT … SELECT each), and their codes."""
     from sqlalchemy import text
 
-    from crowdify.database import build_engine
+    from crowdify.persistence.database import build_engine
 
     event_id, ticket_type_id, order_id, item_id, owner_id = (uuid.uuid4() for _ in range(5))
     ticket_ids = [uuid.uuid4() for _ in range(tickets)]
@@ -264,7 +264,9 @@ def _environment(values: dict[str, str]) -> Any:
 
 
 def _cold_import_ms() -> float:
-    probe = "import time; started = time.perf_counter(); import validate_ticket; print(time.perf_counter() - started)"
+    probe = (
+        "import time; started = time.perf_counter(); import post_tickets_validate; print(time.perf_counter() - started)"
+    )
     samples = []
     for _ in range(IMPORT_RUNS):
         completed = subprocess.run(
@@ -286,10 +288,11 @@ def _percentile(samples: list[float], fraction: float) -> float:
 def run() -> dict[str, Any]:
     _use_function_paths()
     _quiet_metrics_warning()
-    from crowdify import database, pg_connection, settings
-    from crowdify.backend_tokens import issue_device_token
-    from crowdify.migrations import upgrade_to_head
-    from crowdify.qr_tokens import QrSigner, generate_qr_secret
+    from crowdify.auth.backend_tokens import issue_device_token
+    from crowdify.auth.qr_tokens import QrSigner, generate_qr_secret
+    from crowdify.config import settings
+    from crowdify.persistence import database, pg_connection
+    from crowdify.persistence.migrations import upgrade_to_head
     from local.postgres import create_database, drop_database, test_server_url
 
     server_url = test_server_url()
@@ -324,9 +327,9 @@ def run() -> dict[str, Any]:
         with _environment(environment):
             settings.reset_settings()
             database.dispose_engine()
-            import validate_ticket
+            import post_tickets_validate
 
-            handler = validate_ticket.lambda_handler
+            handler = post_tickets_validate.lambda_handler
             _scan(handler, next(remaining), token)  # warm: connection, key parsing, resolver
             latencies = []
             with pg_connection.statements_sent() as statements:

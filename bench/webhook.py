@@ -30,7 +30,7 @@ ATTENDEES_PER_ORDER = 2
 
 def run() -> dict[str, Any]:
     with paid_orders_environment() as environment:
-        from mercadopago_webhook import lambda_handler
+        from post_purchases_webhook import lambda_handler
 
         from tests.support.orders import create_event, create_pending_order
 
@@ -65,7 +65,7 @@ def run() -> dict[str, Any]:
 
 
 def _notify(handler: Any, payment_id: str) -> dict[str, Any]:
-    from crowdify.webhook_signature import sign
+    from crowdify.auth.webhook_signature import sign
     from tests.support.api_gateway import build_event
 
     request_id = str(uuid.uuid4())

@@ -67,7 +67,7 @@ ERROR_RESPONSES = {
 
 
 def describe_errors(document: dict[str, Any]) -> None:
-    """Every error is `{"detail": …}` (crowdify.api); validation errors keep the old service's list form."""
+    """Every error is `{"detail": …}` (crowdify.http.api); validation errors keep the old service's list form."""
     schemas = document["components"]["schemas"]
     schemas["HTTPError"] = {
         "title": "HTTPError",

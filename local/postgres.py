@@ -342,7 +342,7 @@ def _autocommit_connection(server_url: str):  # -> Iterator[sqlalchemy.Connectio
     from sqlalchemy import create_engine
     from sqlalchemy.pool import NullPool
 
-    from crowdify.database import driver_url_and_arguments
+    from crowdify.persistence.database import driver_url_and_arguments
 
     url, connect_arguments = driver_url_and_arguments(server_url)
     engine = create_engine(url, connect_args=connect_arguments, poolclass=NullPool, isolation_level="AUTOCOMMIT")

@@ -240,7 +240,7 @@ def _start_database(directory: Path, parts: ExitStack) -> str:
 
 
 def _migrate(database_url: str) -> None:
-    from crowdify.migrations import upgrade_to_head
+    from crowdify.persistence.migrations import upgrade_to_head
 
     started = time.monotonic()
     upgrade_to_head(database_url)

@@ -107,7 +107,7 @@ def _generate_secret(name: str) -> str:
 def _generate_qr_secret() -> str:
     use_shared_layer()
     try:
-        from crowdify.qr_tokens import generate_qr_secret
+        from crowdify.auth.qr_tokens import generate_qr_secret
     except ModuleNotFoundError:
         return base64.urlsafe_b64encode(secrets.token_bytes(32)).rstrip(b"=").decode()
     return generate_qr_secret()

@@ -31,8 +31,8 @@ def main(arguments: list[str] | None = None) -> int:
     use_shared_layer()
     from sqlalchemy.exc import DBAPIError
 
-    from crowdify.backend_tokens import issue_user_token
-    from crowdify.users import set_role_by_email
+    from crowdify.auth.backend_tokens import issue_user_token
+    from crowdify.auth.users import set_role_by_email
 
     try:
         user_id = set_role_by_email(database_url, email, options.role)

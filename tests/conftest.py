@@ -118,7 +118,7 @@ def pooler(request: pytest.FixtureRequest) -> Iterator[PgBouncer | None]:
 def database_url(pooler: PgBouncer | None) -> Iterator[str]:
     """A database of this run's own on the test server, migrated with Alembic, dropped at the end; reached through
     the run's pooler when there is one (migrations and DROP DATABASE go to the server itself)."""
-    from crowdify.migrations import upgrade_to_head
+    from crowdify.persistence.migrations import upgrade_to_head
     from local.postgres import create_database, drop_database, test_server_url
 
     server_url = test_server_url()
@@ -126,7 +126,7 @@ def database_url(pooler: PgBouncer | None) -> Iterator[str]:
     url = create_database(server_url, name)
     upgrade_to_head(url)
     yield url if pooler is None else pooler.url_for(url)
-    from crowdify.database import dispose_engine
+    from crowdify.persistence.database import dispose_engine
 
     dispose_engine()
     drop_database(server_url, name)
@@ -134,8 +134,8 @@ def database_url(pooler: PgBouncer | None) -> Iterator[str]:
 
 @pytest.fixture(scope="session")
 def function_environment(database_url: str, pooler: PgBouncer | None) -> Iterator[dict[str, str]]:
-    from crowdify.database import dispose_engine
-    from crowdify.settings import reset_settings
+    from crowdify.config.settings import reset_settings
+    from crowdify.persistence.database import dispose_engine
 
     environment = {**FUNCTION_ENVIRONMENT, "DATABASE_URL": database_url}
     if pooler is not None:
@@ -166,7 +166,7 @@ def db(function_environment: dict[str, str]) -> Iterator[str]:
     yield function_environment["DATABASE_URL"]
     from sqlalchemy import text
 
-    from crowdify.database import engine
+    from crowdify.persistence.database import engine
 
     with engine().begin() as connection:
         connection.execute(text(f"TRUNCATE {_TABLES_TO_EMPTY} CASCADE"))

@@ -1,6 +1,6 @@
 """Orders for coordinators and admins: find them, see everything about one, refund, resend, confirm by hand.
 
-Refunds themselves are made by crowdify.admin_refunds (shared with the scheduled sweep, which settles the refunds
+Refunds themselves are made by crowdify.domain.admin_refunds (shared with the scheduled sweep, which settles the refunds
 whose answer from MercadoPago was lost).
 """
 
@@ -14,9 +14,12 @@ from typing import Any
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session, noload
 
-from crowdify.audit import record_change
-from crowdify.errors import InvalidTransition, NotFound
-from crowdify.models import (
+from crowdify.core.errors import InvalidTransition, NotFound
+from crowdify.core.statuses import ORDERS_WITH_VALID_TICKETS
+from crowdify.domain.audit import record_change
+from crowdify.domain.order_payments import complete_order, lock_order
+from crowdify.domain.outbox import enqueue_paid_order
+from crowdify.persistence.models import (
     AuditEntry,
     Event,
     EventService,
@@ -28,10 +31,7 @@ from crowdify.models import (
     TicketType,
     User,
 )
-from crowdify.order_payments import complete_order, lock_order
-from crowdify.outbox import enqueue_paid_order
-from crowdify.search_patterns import LIKE_ESCAPE, contains_pattern
-from crowdify.statuses import ORDERS_WITH_VALID_TICKETS
+from crowdify.persistence.search_patterns import LIKE_ESCAPE, contains_pattern
 
 # -- finding orders -------------------------------------------------------------------------------
 

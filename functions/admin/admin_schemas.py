@@ -8,9 +8,9 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, StringConstraints, field_validator
 
-from crowdify.email_address import EmailAddress
-from crowdify.money import JsonMoney
-from crowdify.statuses import ORDER_STATUSES, ROLES
+from crowdify.core.email_address import EmailAddress
+from crowdify.core.money import JsonMoney
+from crowdify.core.statuses import ORDER_STATUSES, ROLES
 
 Role = Literal[ROLES]  # type: ignore[valid-type]
 OrderStatus = Literal[ORDER_STATUSES]  # type: ignore[valid-type]

@@ -4,7 +4,7 @@ Definitions (one place, every dashboard uses them):
 - an order *pays* revenue while it is `completed` or `partially_refunded`; its revenue is `total - refunded_amount`,
   counted once per order (never once per item or ticket); `refunded` and `charged_back` orders bring nothing;
 - a ticket is *sold* while it is not cancelled, *checked in* once it has a `used_at`;
-- a seat is *held* by an item of a `pending` order whose hold has not passed its deadline (crowdify.capacity);
+- a seat is *held* by an item of a `pending` order whose hold has not passed its deadline (crowdify.domain.capacity);
 - amounts of different currencies are never added: money figures are per currency;
 - the date filters of the global figures apply to when an order was paid (`paid_at`).
 """
@@ -21,7 +21,7 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from crowdify.errors import NotFound
+from crowdify.core.errors import NotFound
 
 # -- the global dashboard -----------------------------------------------------------------------
 

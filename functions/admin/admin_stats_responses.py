@@ -16,7 +16,7 @@ from admin_schemas import (
 )
 from admin_stats import EventDetailFigures, EventFigures
 
-from crowdify.timezones import shown_in_zone
+from crowdify.core.timezones import shown_in_zone
 
 DEFAULT_CATEGORY = "otro"
 

@@ -17,9 +17,9 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from crowdify.errors import NotFound
-from crowdify.search_patterns import contains_pattern
-from crowdify.timezones import shown_in_zone
+from crowdify.core.errors import NotFound
+from crowdify.core.timezones import shown_in_zone
+from crowdify.persistence.search_patterns import contains_pattern
 
 _EVENT = text("SELECT id, name, starts_at, timezone FROM events WHERE id = :event_id")
 

@@ -9,9 +9,9 @@ from datetime import UTC, datetime
 
 from sendgrid.helpers.mail import Mail
 
-from crowdify.errors import InvalidRequest
-from crowdify.sendgrid_client import MailRefused, send_mail
-from crowdify.settings import Settings
+from crowdify.adapters.sendgrid_client import MailRefused, send_mail
+from crowdify.config.settings import Settings
+from crowdify.core.errors import InvalidRequest
 
 
 def send_test_email(settings: Settings, to_email: str) -> str | None:

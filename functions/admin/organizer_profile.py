@@ -8,9 +8,9 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from crowdify.audit import record_change
-from crowdify.errors import NotFound
-from crowdify.models import Organizer
+from crowdify.core.errors import NotFound
+from crowdify.domain.audit import record_change
+from crowdify.persistence.models import Organizer
 
 EDITABLE_FIELDS = ("org_name", "contact_email", "contact_phone")
 

@@ -1,7 +1,7 @@
 """Scanner devices: door phones with a token scoped to some events, issued and revoked by coordinators and admins.
 
 A device's token is a backend JWT (`typ: device`) that expires with the device; revoking the device refuses the
-token at once, because every request checks the device row (crowdify.auth, and the check-in statement).
+token at once, because every request checks the device row (crowdify.auth.callers, and the check-in statement).
 """
 
 from __future__ import annotations
@@ -20,11 +20,11 @@ from scanner_device_schemas import (
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from crowdify.audit import record_change
-from crowdify.backend_tokens import issue_device_token
-from crowdify.errors import InvalidRequest, NotFound
-from crowdify.models import Event, ScannerDevice
-from crowdify.settings import get_settings
+from crowdify.auth.backend_tokens import issue_device_token
+from crowdify.config.settings import get_settings
+from crowdify.core.errors import InvalidRequest, NotFound
+from crowdify.domain.audit import record_change
+from crowdify.persistence.models import Event, ScannerDevice
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,6 @@
 """Users and their roles: who may list them, change them, and the rule that an installation keeps an admin.
 
-The role is read from the `users` table on every request (crowdify.auth), so a change here holds from the next
+The role is read from the `users` table on every request (crowdify.auth.callers), so a change here holds from the next
 request on, whatever the user's token says.
 """
 
@@ -13,11 +13,11 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from crowdify.audit import record_change
-from crowdify.errors import Conflict, InvalidRequest, NotFound
-from crowdify.models import User
-from crowdify.search_patterns import LIKE_ESCAPE, contains_pattern
-from crowdify.settings import get_settings
+from crowdify.config.settings import get_settings
+from crowdify.core.errors import Conflict, InvalidRequest, NotFound
+from crowdify.domain.audit import record_change
+from crowdify.persistence.models import User
+from crowdify.persistence.search_patterns import LIKE_ESCAPE, contains_pattern
 
 ALL_ROLES = "all"
 SCANNER_ROLE = "scanner"
@@ -102,7 +102,7 @@ def new_scanner_id(email: str, password: str, first_name: str, last_name: str) -
         return uuid.uuid4()
     if not settings.supabase_url:
         raise InvalidRequest("SUPABASE_URL must be set to create Supabase Auth accounts")
-    from supabase_admin import create_account
+    from crowdify.adapters.supabase_admin import create_account
 
     return create_account(settings, email, password, first_name, last_name, SCANNER_ROLE).id
 

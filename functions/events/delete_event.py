@@ -3,10 +3,10 @@
 from aws_lambda_powertools.event_handler import Response
 from event_catalog import delete_event
 
-from crowdify.api import api_app, caller_of, lambda_handler_for
-from crowdify.identifiers import uuid_or_not_found
-from crowdify.route_access import signed_in
-from crowdify.sessions import db_session
+from crowdify.core.identifiers import uuid_or_not_found
+from crowdify.http.api import api_app, caller_of, lambda_handler_for
+from crowdify.http.route_access import signed_in
+from crowdify.persistence.sessions import db_session
 
 app = api_app(signed_in("admin"))
 

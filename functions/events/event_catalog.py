@@ -12,13 +12,13 @@ from event_schemas import EventCreate, EventUpdate, ServiceInput, TicketTypeCrea
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
-from crowdify.audit import record_change
-from crowdify.capacity import EventUsage, usage_for_events
-from crowdify.errors import Conflict, InvalidRequest, NotFound
-from crowdify.models import Event, EventService, Order, Organizer, TicketType
-from crowdify.search_patterns import LIKE_ESCAPE, contains_pattern
-from crowdify.settings import get_settings
-from crowdify.timezones import in_event_zone, zone
+from crowdify.config.settings import get_settings
+from crowdify.core.errors import Conflict, InvalidRequest, NotFound
+from crowdify.core.timezones import in_event_zone, zone
+from crowdify.domain.audit import record_change
+from crowdify.domain.capacity import EventUsage, usage_for_events
+from crowdify.persistence.models import Event, EventService, Order, Organizer, TicketType
+from crowdify.persistence.search_patterns import LIKE_ESCAPE, contains_pattern
 
 DEFAULT_ADULT_TYPE_NAME = "General"
 DEFAULT_CHILD_TYPE_NAME = "Niño"

@@ -5,9 +5,9 @@ from __future__ import annotations
 from event_catalog import EventView
 from event_schemas import EventResponse, EventServiceResponse, TicketTypeResponse
 
-from crowdify.capacity import available
-from crowdify.models import TicketType
-from crowdify.timezones import shown_in_zone
+from crowdify.core.timezones import shown_in_zone
+from crowdify.domain.capacity import available
+from crowdify.persistence.models import TicketType
 
 
 def ticket_type_response(ticket_type: TicketType, view: EventView) -> TicketTypeResponse:

@@ -9,8 +9,8 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from crowdify.money import JsonMoney
-from crowdify.settings import SUPPORTED_CURRENCIES
+from crowdify.config.settings import SUPPORTED_CURRENCIES
+from crowdify.core.money import JsonMoney
 
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 OptionalText = Annotated[str | None, StringConstraints(strip_whitespace=True, max_length=5000)]

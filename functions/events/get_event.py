@@ -4,11 +4,11 @@ from event_catalog import get_event
 from event_responses import event_response
 from event_schemas import EventResponse
 
-from crowdify.api import api_app, lambda_handler_for
-from crowdify.auth import MANAGER_ROLES, authenticate
-from crowdify.identifiers import uuid_or_not_found
-from crowdify.route_access import PUBLIC
-from crowdify.sessions import db_session
+from crowdify.auth.callers import MANAGER_ROLES, authenticate
+from crowdify.core.identifiers import uuid_or_not_found
+from crowdify.http.api import api_app, lambda_handler_for
+from crowdify.http.route_access import PUBLIC
+from crowdify.persistence.sessions import db_session
 
 app = api_app(PUBLIC)
 

@@ -29,10 +29,10 @@ from ticket_email import TicketEmail, language_of, send_ticket_email
 from ticket_pdf import TicketPage, render_tickets_pdf
 from ticket_storage import store_tickets_pdf
 
-from crowdify.backend_tokens import issue_download_token
-from crowdify.database import transaction
-from crowdify.settings import Settings, get_settings
-from crowdify.statuses import ORDERS_WITH_VALID_TICKETS
+from crowdify.auth.backend_tokens import issue_download_token
+from crowdify.config.settings import Settings, get_settings
+from crowdify.core.statuses import ORDERS_WITH_VALID_TICKETS
+from crowdify.persistence.database import transaction
 
 logger = logging.getLogger(__name__)
 
@@ -91,7 +91,7 @@ _RECORD_TICKETS_PDF = text("UPDATE tickets SET pdf_object_key = :key WHERE id = 
 
 
 class PaidOrderMessage(BaseModel):
-    """The body of a paid-order message (crowdify.outbox.enqueue_paid_order)."""
+    """The body of a paid-order message (crowdify.domain.outbox.enqueue_paid_order)."""
 
     message_id: uuid.UUID
     order_id: uuid.UUID

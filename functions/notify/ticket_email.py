@@ -9,8 +9,8 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from crowdify.sendgrid_client import send_mail
-from crowdify.settings import Settings
+from crowdify.adapters.sendgrid_client import send_mail
+from crowdify.config.settings import Settings
 
 TEXTS: dict[str, dict[str, str]] = {
     "es": {

@@ -6,8 +6,8 @@ import uuid
 from functools import lru_cache
 from typing import Any
 
-from crowdify.errors import DependencyUnavailable
-from crowdify.settings import get_settings
+from crowdify.config.settings import get_settings
+from crowdify.core.errors import DependencyUnavailable
 
 
 def tickets_pdf_key(order_id: uuid.UUID) -> str:

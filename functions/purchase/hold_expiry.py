@@ -1,8 +1,8 @@
 """The expiry sweep: pending orders past their hold deadline become `expired`, unless MercadoPago has their money.
 
-Availability ignores a hold the moment its deadline passes (crowdify.capacity); the sweep only makes the state
+Availability ignores a hold the moment its deadline passes (crowdify.domain.capacity); the sweep only makes the state
 say so and gives the claim counters back. Before it expires an order it asks MercadoPago for payments with that
-external_reference, and applies an approved one exactly as the webhook would (crowdify.payment_settlement): a
+external_reference, and applies an approved one exactly as the webhook would (crowdify.domain.payment_settlement): a
 buyer who paid at the last second gets the order even if the notification was lost, and a payment that cannot
 complete it (wrong amount, seats gone) is recorded or refunded — then the order expires instead of waiting forever.
 """
@@ -16,11 +16,11 @@ from dataclasses import dataclass
 from aws_lambda_powertools import Logger
 from sqlalchemy import text
 
-from crowdify.database import transaction
-from crowdify.errors import DomainError
-from crowdify.payment_settlement import settle
-from crowdify.payments import MercadoPagoGateway
-from crowdify.seat_holds import release_hold
+from crowdify.adapters.mercadopago_client import MercadoPagoGateway
+from crowdify.core.errors import DomainError
+from crowdify.domain.payment_settlement import settle
+from crowdify.domain.seat_holds import release_hold
+from crowdify.persistence.database import transaction
 
 logger = Logger(child=True)
 

@@ -8,11 +8,11 @@ from typing import Any
 from purchase_schemas import OrderStatusResponse
 from sqlalchemy import Connection, text
 
-from crowdify.auth import MANAGER_ROLES, Caller
-from crowdify.errors import Conflict, Gone, NotFound
-from crowdify.seat_holds import release_hold
-from crowdify.statuses import ORDER_CANCELLED, ORDERS_WITH_VALID_TICKETS, PAID_ORDER_STATUSES
-from crowdify.ticket_views import TICKET_VIEW_COLUMNS, TicketResponse, ticket_response
+from crowdify.auth.callers import MANAGER_ROLES, Caller
+from crowdify.core.errors import Conflict, Gone, NotFound
+from crowdify.core.statuses import ORDER_CANCELLED, ORDERS_WITH_VALID_TICKETS, PAID_ORDER_STATUSES
+from crowdify.domain.seat_holds import release_hold
+from crowdify.domain.ticket_views import TICKET_VIEW_COLUMNS, TicketResponse, ticket_response
 
 _ORDER = text(
     """

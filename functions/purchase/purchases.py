@@ -2,7 +2,7 @@
 transaction, then open a MercadoPago checkout outside it.
 
 The hold is one statement (`_HOLD`): it raises the claim counters of the event, its ticket types and services
-only where the new quantities still fit under them (crowdify.seat_holds explains why that can never oversell),
+only where the new quantities still fit under them (crowdify.domain.seat_holds explains why that can never oversell),
 and inserts the order, its items and its attendees, all priced from the database. When the counters say no, the
 hold is made again in a transaction that recounts exactly under the event lock and either refuses (409 sold out)
 or holds anyway. The same statement refuses (409) an order that would take the buyer past the event's per-buyer
@@ -11,8 +11,9 @@ lock on the event first. A fresh purchase costs four statements: the caller's ro
 checkout link. An order that costs nothing (free tickets) skips the checkout: it is completed, its tickets issued
 and its paid-order message written in the hold's own transaction.
 
-The usual purchase runs on crowdify.pg_connection: pg8000 with each statement prepared once per warm container, so
-Postgres neither parses nor plans the hold again (on the purchase benchmark this took Postgres's CPU per purchase
+The usual purchase runs on crowdify.persistence.pg_connection: pg8000 with each statement prepared once per warm
+container, so Postgres neither parses nor plans the hold again (on the purchase benchmark this took Postgres's CPU per
+purchase
 from 2.9 to 1.7 ms and the handler's from 4.4 to 3.0). The exact recount and a free order's completion use the ORM,
 so those orders are placed through SQLAlchemy, after the first transaction rolled back; a container that has done
 so keeps a second connection, the engine's.
@@ -32,10 +33,10 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from purchase_schemas import PurchaseRequest
 
-from crowdify import pg_connection
-from crowdify.auth import Caller
-from crowdify.database import CoreStatements, statements_transaction, transaction
-from crowdify.errors import (
+from crowdify.adapters.mercadopago_client import CheckoutItem, CheckoutRequest, payments
+from crowdify.auth.callers import Caller
+from crowdify.config.settings import get_settings
+from crowdify.core.errors import (
     Conflict,
     DependencyUnavailable,
     DomainError,
@@ -44,11 +45,11 @@ from crowdify.errors import (
     NotFound,
     PurchaseLimitReached,
 )
-from crowdify.outbox import publish_after_commit
-from crowdify.payments import CheckoutItem, CheckoutRequest, payments
-from crowdify.seat_holds import check_exact, lock_event_for_holds, recount_claims, release_hold
-from crowdify.settings import get_settings
-from crowdify.statuses import ORDER_PENDING
+from crowdify.core.statuses import ORDER_PENDING
+from crowdify.domain.outbox import publish_after_commit
+from crowdify.domain.seat_holds import check_exact, lock_event_for_holds, recount_claims, release_hold
+from crowdify.persistence import pg_connection
+from crowdify.persistence.database import CoreStatements, statements_transaction, transaction
 
 if TYPE_CHECKING:
     # The ORM serves only the rare paths (the exact recount, a free order): the usual purchase runs on pg8000, and
@@ -286,8 +287,9 @@ class _NeedsTheOrm(Exception):
 
 
 class Statements(Protocol):
-    """Plain SQL with `:name` parameters in one transaction: a crowdify.pg_connection.Connection (prepared
-    statements, the usual path) or a crowdify.database.CoreStatements (SQLAlchemy, when the ORM is needed)."""
+    """Plain SQL with `:name` parameters in one transaction: a crowdify.persistence.pg_connection.Connection (prepared
+    statements, the usual path) or a crowdify.persistence.database.CoreStatements (SQLAlchemy, when the ORM is
+    needed)."""
 
     def first(self, statement: str, parameters: Mapping[str, Any] | None = None) -> Any | None: ...
 
@@ -582,8 +584,8 @@ def _back_url(outcome: str, order_id: uuid.UUID) -> str:
 def _complete_free_order(orm: Callable[[], Session], order_id: uuid.UUID) -> PlacedOrder:
     """An order that costs nothing has nothing to pay (and MercadoPago takes no zero-amount checkout): it is
     completed in the transaction that holds its seats, and its link is the success page a paid checkout ends on."""
-    from crowdify.models import Order
-    from crowdify.order_payments import complete_order
+    from crowdify.domain.order_payments import complete_order
+    from crowdify.persistence.models import Order
 
     with orm() as session:
         order = session.get_one(Order, order_id, with_for_update=True)

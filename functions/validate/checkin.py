@@ -10,9 +10,10 @@ The hot path is built for a queue at the door:
   `issued → used`, and the check-in log row (an offline scan keeps its claimed time in `device_time` and the time
   it reached us in `recorded_at`). The bearer token is verified locally, so a scan costs one statement (plus
   BEGIN/COMMIT) when the scanner is known;
-- a user seen for the first time is created from the token (crowdify.users) and the statement runs again.
+- a user seen for the first time is created from the token (crowdify.auth.users) and the statement runs again.
 
-Plain SQL through pg8000 alone (crowdify.pg_connection): the door pays for neither the ORM's import nor Core's.
+Plain SQL through pg8000 alone (crowdify.persistence.pg_connection): the door pays for neither the ORM's import nor
+Core's.
 """
 
 from __future__ import annotations
@@ -26,13 +27,13 @@ from typing import Any
 
 from aws_lambda_powertools import Logger
 
-from crowdify import backend_tokens
-from crowdify.auth import Caller, bearer_token, verify_token
-from crowdify.errors import Conflict, Forbidden, NotAuthenticated
-from crowdify.pg_connection import Connection, transaction
-from crowdify.qr_tokens import InvalidQrToken, VerifiedTicket, keyring_from_settings
-from crowdify.settings import get_settings
-from crowdify.users import find_or_create_user
+from crowdify.auth import backend_tokens
+from crowdify.auth.callers import Caller, bearer_token, verify_token
+from crowdify.auth.qr_tokens import InvalidQrToken, VerifiedTicket, keyring_from_settings
+from crowdify.auth.users import find_or_create_user
+from crowdify.config.settings import get_settings
+from crowdify.core.errors import Conflict, Forbidden, NotAuthenticated
+from crowdify.persistence.pg_connection import Connection, transaction
 
 logger = Logger(child=True)
 
@@ -142,7 +143,7 @@ def scanner_from_headers(headers: Mapping[str, str] | None) -> Scanner:
 
 
 # The scanner's standing, evaluated inside the check-in statement. A device must be neither revoked nor expired
-# (the same rule as crowdify.auth.authenticate) and covers only its events; a user needs a staff role and covers
+# (the same rule as crowdify.auth.callers.authenticate) and covers only its events; a user needs a staff role and covers
 # every event.
 _DEVICE_STANDING = """
     SELECT revoked_at IS NULL AND expires_at > now() AS permitted, input.event_id = ANY(event_ids) AS covers_event
@@ -159,7 +160,8 @@ _USER_STANDING = """
 # (the ticket update, the log row) depends on `attempt`, which is empty when the scanner is not permitted or the
 # nonce was answered before: then the statement changes nothing.
 # Each parameter is cast once, in `input`, and the text is compacted: a kept connection prepares it once, but behind
-# a pooler it is sent and parsed on every scan (crowdify.pg_connection), where a short text is a faster scan.
+# a pooler it is sent and parsed on every scan (crowdify.persistence.pg_connection), where a short text is a faster
+# scan.
 _CHECK_IN = """
 WITH input AS (
     SELECT CAST(:actor_id AS uuid) AS actor_id, CAST(:device_id AS uuid) AS device_id,

@@ -2,11 +2,11 @@
 
 from ticket_lookup import ticket_for
 
-from crowdify.api import api_app, caller_of, lambda_handler_for
-from crowdify.identifiers import uuid_or_not_found
-from crowdify.pg_connection import transaction
-from crowdify.route_access import signed_in
-from crowdify.ticket_views import TicketResponse
+from crowdify.core.identifiers import uuid_or_not_found
+from crowdify.domain.ticket_views import TicketResponse
+from crowdify.http.api import api_app, caller_of, lambda_handler_for
+from crowdify.http.route_access import signed_in
+from crowdify.persistence.pg_connection import transaction
 
 app = api_app(signed_in(allow_device=True, transaction=transaction))
 

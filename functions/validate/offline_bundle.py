@@ -8,13 +8,13 @@ import uuid
 from checkin import ADMISSION_MARGIN
 from validate_schemas import BundleEvent, BundleTicketType, PublicKey, ScannerBundle
 
-from crowdify.errors import NotFound
-from crowdify.json_encoding import to_json
-from crowdify.pg_connection import Connection
-from crowdify.qr_tokens import TOKEN_PREFIX, keyring_from_settings
-from crowdify.settings import get_settings
-from crowdify.statuses import TICKET_CANCELLED, TICKET_USED
-from crowdify.timezones import shown_in_zone
+from crowdify.auth.qr_tokens import TOKEN_PREFIX, keyring_from_settings
+from crowdify.config.settings import get_settings
+from crowdify.core.errors import NotFound
+from crowdify.core.json_encoding import to_json
+from crowdify.core.statuses import TICKET_CANCELLED, TICKET_USED
+from crowdify.core.timezones import shown_in_zone
+from crowdify.persistence.pg_connection import Connection
 
 _EVENT = "SELECT id, name, status, starts_at, ends_at, timezone, location_text FROM events WHERE id = :event_id"
 _TICKET_TYPES = "SELECT id, name, is_child FROM ticket_types WHERE event_id = :event_id ORDER BY created_at, id"

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import uuid
 
-from crowdify.auth import STAFF_ROLES, Caller
-from crowdify.errors import NotFound
-from crowdify.pg_connection import Connection
-from crowdify.ticket_views import TICKET_VIEW_COLUMNS, TicketResponse, ticket_response
+from crowdify.auth.callers import STAFF_ROLES, Caller
+from crowdify.core.errors import NotFound
+from crowdify.domain.ticket_views import TICKET_VIEW_COLUMNS, TicketResponse, ticket_response
+from crowdify.persistence.pg_connection import Connection
 
 _TICKET = f"""
     SELECT {TICKET_VIEW_COLUMNS}, o.user_id AS owner_id

@@ -14,10 +14,10 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from crowdify.errors import InvalidRequest, MalformedRequest, NotAuthenticated, UnreadableBody
-from crowdify.settings import Settings
-from crowdify.untrusted_json import parse_untrusted_json
-from crowdify.webhook_signature import verify_signature
+from crowdify.auth.webhook_signature import verify_signature
+from crowdify.config.settings import Settings
+from crowdify.core.errors import InvalidRequest, MalformedRequest, NotAuthenticated, UnreadableBody
+from crowdify.http.untrusted_json import parse_untrusted_json
 
 logger = logging.getLogger(__name__)
 

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 import requests
 
-from crowdify.qr_tokens import QrSigner
+from crowdify.auth.qr_tokens import QrSigner
 from tests.support.journeys import (
     approve,
     bearer,

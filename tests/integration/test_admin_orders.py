@@ -14,10 +14,10 @@ from typing import Any
 import pytest
 from sqlalchemy import text
 
-from crowdify.admin_refunds import REFUND_UNANSWERED, REFUND_WAITING, SettledRefunds, settle_unanswered_refunds
-from crowdify.database import engine
-from crowdify.payments import payments
-from crowdify.settings import reset_settings
+from crowdify.adapters.mercadopago_client import payments
+from crowdify.config.settings import reset_settings
+from crowdify.domain.admin_refunds import REFUND_UNANSWERED, REFUND_WAITING, SettledRefunds, settle_unanswered_refunds
+from crowdify.persistence.database import engine
 from local.mercadopago_emulator import MercadoPagoEmulator
 from local.sendgrid_emulator import SendGridEmulator
 from tests.support.admin_data import KnownData, build_known_data
@@ -86,7 +86,13 @@ def order_state(order_id: uuid.UUID) -> dict[str, Any]:
 def refund(admin: Identity, order_id: uuid.UUID, body: dict[str, Any], key: str | None = None):
     headers = {"Idempotency-Key": key} if key else None
     return call(
-        "admin_order_refund", "POST", REFUND, {"order_id": str(order_id)}, body=body, headers=headers, token=admin.token
+        "post_admin_order_refund",
+        "POST",
+        REFUND,
+        {"order_id": str(order_id)},
+        body=body,
+        headers=headers,
+        token=admin.token,
     )
 
 
@@ -344,7 +350,7 @@ def test_an_idempotency_key_too_long_to_store_whole_is_refused_not_cut(
     assert in_body.status == 422
     assert order_state(order.id)["refunds"] == []
     purchase = call(
-        "create_purchase",
+        "post_purchases",
         "POST",
         "/api/v1/purchases",
         body=purchase_body(buyer, str(uuid.uuid4())),
@@ -396,7 +402,7 @@ def test_resend_sends_exactly_one_more_email(
     assert run_notify(*sqs_records(*paid_messages)) == []
     assert len(sent_emails(sendgrid)) == 1
 
-    resent = call("admin_order_resend", "POST", RESEND, {"order_id": str(order.id)}, token=coordinator.token)
+    resent = call("post_admin_order_resend", "POST", RESEND, {"order_id": str(order.id)}, token=coordinator.token)
     assert resent.status == 202, resent.body
     assert resent.json()["queued"] is True
     resend_messages = [json.dumps(body) for body in aws_resources.received_messages()]
@@ -409,7 +415,7 @@ def test_resend_sends_exactly_one_more_email(
     assert order_state(order.id)["audit"] == ["order.completed", "order.resend"]
 
     pending = create_pending_order(create_event(), buyer.user_id)
-    refused = call("admin_order_resend", "POST", RESEND, {"order_id": str(pending.id)}, token=coordinator.token)
+    refused = call("post_admin_order_resend", "POST", RESEND, {"order_id": str(pending.id)}, token=coordinator.token)
     assert refused.status == 409 and aws_resources.received_messages() == []
 
 
@@ -418,11 +424,11 @@ def test_admin_confirms_a_pending_order_paid_by_other_means(
 ) -> None:
     order = create_pending_order(create_event(), buyer.user_id, attendees=2, buyer_email=buyer.email)
     missing_reason = call(
-        "admin_order_confirm", "POST", CONFIRM, {"order_id": str(order.id)}, body={}, token=admin.token
+        "post_admin_order_confirm", "POST", CONFIRM, {"order_id": str(order.id)}, body={}, token=admin.token
     )
     assert missing_reason.status == 422
     confirmed = call(
-        "admin_order_confirm",
+        "post_admin_order_confirm",
         "POST",
         CONFIRM,
         {"order_id": str(order.id)},
@@ -439,7 +445,7 @@ def test_admin_confirms_a_pending_order_paid_by_other_means(
     assert [message["reason"] for message in aws_resources.received_messages()] == ["paid"]
 
     again = call(
-        "admin_order_confirm",
+        "post_admin_order_confirm",
         "POST",
         CONFIRM,
         {"order_id": str(order.id)},
@@ -455,7 +461,7 @@ def test_orders_list_and_detail(coordinator: Identity, db: str) -> None:
     known: KnownData = build_known_data()
 
     def listed(**query: str) -> dict[str, Any]:
-        response = call("admin_order_list", "GET", ORDERS, query=query, token=coordinator.token)
+        response = call("get_admin_orders", "GET", ORDERS, query=query, token=coordinator.token)
         assert response.status == 200, response.body
         return response.json()
 
@@ -471,11 +477,11 @@ def test_orders_list_and_detail(coordinator: Identity, db: str) -> None:
     assert len(page["orders"]) == 3 and page["total"] == 11
     a1 = next(order for order in everything["orders"] if order["id"] == str(known.orders["A1"]))
     assert (a1["total"], a1["ticket_count"], a1["event_name"], a1["currency"]) == (28000, 3, "Concierto", "CLP")
-    assert call("admin_order_list", "GET", ORDERS, query={"status": "lost"}, token=coordinator.token).status == 422
+    assert call("get_admin_orders", "GET", ORDERS, query={"status": "lost"}, token=coordinator.token).status == 422
 
-    detail = call("admin_order_detail", "GET", ORDER, {"order_id": str(known.orders["A1"])}, token=coordinator.token)
+    detail = call("get_admin_order", "GET", ORDER, {"order_id": str(known.orders["A1"])}, token=coordinator.token)
     assert detail.status == 200, detail.body
     items = {item["name"]: (item["quantity"], item["unit_price"], item["subtotal"]) for item in detail.json()["items"]}
     assert items == {"General": (2, 10000, 20000), "Niño": (1, 5000, 5000), "Estacionamiento": (1, 3000, 3000)}
     assert len(detail.json()["tickets"]) == 3
-    assert call("admin_order_detail", "GET", ORDER, {"order_id": "x"}, token=coordinator.token).status == 404
+    assert call("get_admin_order", "GET", ORDER, {"order_id": "x"}, token=coordinator.token).status == 404

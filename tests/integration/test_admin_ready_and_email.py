@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from crowdify.settings import reset_settings
+from crowdify.config.settings import reset_settings
 from local.sendgrid_emulator import SendGridEmulator
 from tests.support.api_gateway import call
 from tests.support.identities import Identity
@@ -17,38 +17,38 @@ from tests.support.paid_orders import AwsResources
 
 @pytest.fixture
 def fresh_ready_clients() -> Iterator[None]:
-    import ready
+    import get_ready
 
-    ready._aws_client.cache_clear()
+    get_ready._aws_client.cache_clear()
     yield
-    ready._aws_client.cache_clear()
+    get_ready._aws_client.cache_clear()
 
 
 @pytest.mark.usefixtures("fresh_ready_clients")
 def test_ready_reports_each_dependency(aws_resources: AwsResources, monkeypatch: pytest.MonkeyPatch) -> None:
-    answer = call("ready", "GET", "/ready")
+    answer = call("get_ready", "GET", "/ready")
     assert answer.status == 200, answer.body
     assert answer.json() == {"status": "ready", "checks": {"database": "ok", "queue": "ok", "bucket": "ok"}}
 
     aws_resources.s3.delete_bucket(Bucket=aws_resources.bucket)
-    no_bucket = call("ready", "GET", "/ready")
+    no_bucket = call("get_ready", "GET", "/ready")
     assert no_bucket.status == 503
     assert no_bucket.json()["checks"] == {"database": "ok", "queue": "ok", "bucket": "unavailable"}
 
     monkeypatch.setenv("PAID_ORDERS_QUEUE_URL", "")
     reset_settings()
-    assert call("ready", "GET", "/ready").json()["checks"]["queue"] == "not_configured"
+    assert call("get_ready", "GET", "/ready").json()["checks"]["queue"] == "not_configured"
 
 
 @pytest.mark.usefixtures("fresh_ready_clients")
 def test_ready_reports_the_database_down(aws_resources: AwsResources, monkeypatch: pytest.MonkeyPatch) -> None:
-    from crowdify.database import dispose_engine
+    from crowdify.persistence.database import dispose_engine
 
     monkeypatch.setenv("DATABASE_URL", "postgresql://postgres@127.0.0.1:1/nowhere")
     reset_settings()
     dispose_engine()
     try:
-        answer = call("ready", "GET", "/ready")
+        answer = call("get_ready", "GET", "/ready")
     finally:
         monkeypatch.undo()
         reset_settings()
@@ -64,7 +64,7 @@ def outbox(sendgrid: SendGridEmulator) -> list[dict]:
 
 def test_admin_sends_a_test_email(admin: Identity, sendgrid: SendGridEmulator) -> None:
     sent = call(
-        "notification_test_email",
+        "post_notifications_test_email",
         "POST",
         "/api/v1/notifications/test-email",
         query={"to_email": "ops@example.test"},
@@ -77,12 +77,12 @@ def test_admin_sends_a_test_email(admin: Identity, sendgrid: SendGridEmulator) -
 
     sendgrid.set_faults("500", 1)
     down = call(
-        "notification_test_email",
+        "post_notifications_test_email",
         "POST",
         "/api/v1/notifications/test-email",
         query={"to_email": "ops@example.test"},
         token=admin.token,
     )
     assert down.status == 503 and len(outbox(sendgrid)) == 1
-    missing = call("notification_test_email", "POST", "/api/v1/notifications/test-email", token=admin.token)
+    missing = call("post_notifications_test_email", "POST", "/api/v1/notifications/test-email", token=admin.token)
     assert missing.status == 422

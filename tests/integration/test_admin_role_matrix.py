@@ -14,18 +14,18 @@ ADMIN_ONLY, MANAGERS = "admin", "coordinator"
 
 # (module, method, route, path parameters, body, lowest role allowed)
 ROUTES: list[tuple[str, str, str, dict[str, str], Any, str]] = [
-    ("admin_user_list", "GET", "/api/v1/admin/users", {}, None, ADMIN_ONLY),
+    ("get_admin_users", "GET", "/api/v1/admin/users", {}, None, ADMIN_ONLY),
     (
-        "admin_user_role",
+        "put_admin_user_role",
         "PUT",
         "/api/v1/admin/users/{user_id}/role",
         {"user_id": SOME_ID},
         {"role": "user"},
         ADMIN_ONLY,
     ),
-    ("admin_scanner_list", "GET", "/api/v1/admin/scanners", {}, None, ADMIN_ONLY),
+    ("get_admin_scanners", "GET", "/api/v1/admin/scanners", {}, None, ADMIN_ONLY),
     (
-        "admin_scanner_create",
+        "post_admin_scanners",
         "POST",
         "/api/v1/admin/scanners",
         {},
@@ -33,43 +33,64 @@ ROUTES: list[tuple[str, str, str, dict[str, str], Any, str]] = [
         ADMIN_ONLY,
     ),
     (
-        "admin_scanner_delete",
+        "delete_admin_scanner",
         "DELETE",
         "/api/v1/admin/scanners/{scanner_id}",
         {"scanner_id": SOME_ID},
         None,
         ADMIN_ONLY,
     ),
-    ("admin_dashboard_stats", "GET", "/api/v1/admin/stats", {}, None, ADMIN_ONLY),
-    ("admin_organizer_get", "GET", "/api/v1/admin/organizer", {}, None, ADMIN_ONLY),
-    ("admin_organizer_update", "PUT", "/api/v1/admin/organizer", {}, {}, ADMIN_ONLY),
-    ("notification_test_email", "POST", "/api/v1/notifications/test-email", {}, None, ADMIN_ONLY),
-    ("admin_event_list", "GET", "/api/v1/admin/events", {}, None, MANAGERS),
-    ("admin_event_stats", "GET", "/api/v1/admin/events/{event_id}/stats", {"event_id": SOME_ID}, None, MANAGERS),
-    ("admin_event_tickets", "GET", "/api/v1/admin/events/{event_id}/tickets", {"event_id": SOME_ID}, None, MANAGERS),
+    ("get_admin_stats", "GET", "/api/v1/admin/stats", {}, None, ADMIN_ONLY),
+    ("get_admin_organizer", "GET", "/api/v1/admin/organizer", {}, None, ADMIN_ONLY),
+    ("put_admin_organizer", "PUT", "/api/v1/admin/organizer", {}, {}, ADMIN_ONLY),
+    ("post_notifications_test_email", "POST", "/api/v1/notifications/test-email", {}, None, ADMIN_ONLY),
+    ("get_admin_events", "GET", "/api/v1/admin/events", {}, None, MANAGERS),
+    ("get_admin_event_stats", "GET", "/api/v1/admin/events/{event_id}/stats", {"event_id": SOME_ID}, None, MANAGERS),
     (
-        "admin_children_export",
+        "get_admin_event_tickets",
+        "GET",
+        "/api/v1/admin/events/{event_id}/tickets",
+        {"event_id": SOME_ID},
+        None,
+        MANAGERS,
+    ),
+    (
+        "get_admin_event_tickets_children_export",
         "GET",
         "/api/v1/admin/events/{event_id}/tickets/children/export",
         {"event_id": SOME_ID},
         None,
         MANAGERS,
     ),
-    ("admin_children_tickets", "GET", "/api/v1/admin/tickets/children", {}, None, MANAGERS),
+    ("get_admin_tickets_children", "GET", "/api/v1/admin/tickets/children", {}, None, MANAGERS),
     (
-        "admin_attendees_csv",
+        "get_admin_event_tickets_csv",
         "GET",
         "/api/v1/admin/events/{event_id}/tickets.csv",
         {"event_id": SOME_ID},
         None,
         MANAGERS,
     ),
-    ("admin_order_list", "GET", "/api/v1/admin/orders", {}, None, MANAGERS),
-    ("admin_order_detail", "GET", "/api/v1/admin/orders/{order_id}", {"order_id": SOME_ID}, None, MANAGERS),
-    ("admin_order_resend", "POST", "/api/v1/admin/orders/{order_id}/resend", {"order_id": SOME_ID}, None, MANAGERS),
-    ("admin_order_refund", "POST", "/api/v1/admin/orders/{order_id}/refund", {"order_id": SOME_ID}, {}, ADMIN_ONLY),
+    ("get_admin_orders", "GET", "/api/v1/admin/orders", {}, None, MANAGERS),
+    ("get_admin_order", "GET", "/api/v1/admin/orders/{order_id}", {"order_id": SOME_ID}, None, MANAGERS),
     (
-        "admin_order_confirm",
+        "post_admin_order_resend",
+        "POST",
+        "/api/v1/admin/orders/{order_id}/resend",
+        {"order_id": SOME_ID},
+        None,
+        MANAGERS,
+    ),
+    (
+        "post_admin_order_refund",
+        "POST",
+        "/api/v1/admin/orders/{order_id}/refund",
+        {"order_id": SOME_ID},
+        {},
+        ADMIN_ONLY,
+    ),
+    (
+        "post_admin_order_confirm",
         "POST",
         "/api/v1/admin/orders/{order_id}/confirm",
         {"order_id": SOME_ID},
@@ -81,7 +102,7 @@ ROUTES: list[tuple[str, str, str, dict[str, str], Any, str]] = [
 
 @pytest.mark.parametrize(("module", "method", "route", "path", "body", "lowest"), ROUTES, ids=[r[0] for r in ROUTES])
 def test_role_matrix(db: str, module: str, method: str, route: str, path: dict, body: Any, lowest: str) -> None:
-    query = {"to_email": "ops@example.test"} if module == "notification_test_email" else None
+    query = {"to_email": "ops@example.test"} if module == "post_notifications_test_email" else None
 
     def status_for(token: str | None) -> int:
         return call(module, method, route, path, body=body, query=query, token=token).status
@@ -97,4 +118,4 @@ def test_role_matrix(db: str, module: str, method: str, route: str, path: dict, 
     admin = status_for(create_identity("admin").token)
     assert admin not in (401, 403)
     # SendGrid is not configured here: the admin gets as far as the send, which answers 503.
-    assert admin < 500 or (module == "notification_test_email" and admin == 503)
+    assert admin < 500 or (module == "post_notifications_test_email" and admin == 503)

@@ -15,7 +15,7 @@ def known(db: str) -> KnownData:
 
 
 def test_dashboard_counts_orders_once_and_never_adds_currencies(admin: Identity, known: KnownData) -> None:
-    stats = call("admin_dashboard_stats", "GET", "/api/v1/admin/stats", token=admin.token)
+    stats = call("get_admin_stats", "GET", "/api/v1/admin/stats", token=admin.token)
     assert stats.status == 200, stats.body
     body = stats.json()
     assert body["total_events"] == 4
@@ -36,7 +36,7 @@ def test_dashboard_counts_orders_once_and_never_adds_currencies(admin: Identity,
 def test_dashboard_period_is_read_in_the_installations_zone(admin: Identity, known: KnownData) -> None:
     # 2026-03-10 00:00 in Santiago is 03:00 UTC: A1 (paid 02:30 UTC) falls on the 9th, outside.
     stats = call(
-        "admin_dashboard_stats",
+        "get_admin_stats",
         "GET",
         "/api/v1/admin/stats",
         query={"date_from": "2026-03-10T00:00:00"},
@@ -48,7 +48,7 @@ def test_dashboard_period_is_read_in_the_installations_zone(admin: Identity, kno
     assert stats["period"]["from_date"] == "2026-03-10T00:00:00-03:00" and stats["period"]["to_date"] is None
 
     only_january = call(
-        "admin_dashboard_stats",
+        "get_admin_stats",
         "GET",
         "/api/v1/admin/stats",
         query={"date_from": "2026-01-01T00:00:00Z", "date_to": "2026-01-31T23:59:59Z"},
@@ -57,7 +57,7 @@ def test_dashboard_period_is_read_in_the_installations_zone(admin: Identity, kno
     assert only_january["revenue_by_currency"] == {"CLP": 24000}
     assert only_january["total_tickets_sold"] == 3
     backwards = call(
-        "admin_dashboard_stats",
+        "get_admin_stats",
         "GET",
         "/api/v1/admin/stats",
         query={"date_from": "2026-02-01T00:00:00Z", "date_to": "2026-01-01T00:00:00Z"},
@@ -67,7 +67,7 @@ def test_dashboard_period_is_read_in_the_installations_zone(admin: Identity, kno
 
 
 def test_events_overview_figures(coordinator: Identity, known: KnownData) -> None:
-    response = call("admin_event_list", "GET", "/api/v1/admin/events", token=coordinator.token)
+    response = call("get_admin_events", "GET", "/api/v1/admin/events", token=coordinator.token)
     assert response.status == 200, response.body
     events = {event["name"]: event for event in response.json()["events"]}
     assert [event["name"] for event in response.json()["events"]] == ["Borrador", "Concierto", "Feria", "Pasado"]
@@ -117,7 +117,7 @@ def test_events_overview_figures(coordinator: Identity, known: KnownData) -> Non
 
 def test_events_overview_filters_and_sorts(admin: Identity, known: KnownData) -> None:
     def names(**query: str) -> list[str]:
-        response = call("admin_event_list", "GET", "/api/v1/admin/events", query=query, token=admin.token)
+        response = call("get_admin_events", "GET", "/api/v1/admin/events", query=query, token=admin.token)
         assert response.status == 200, response.body
         return [event["name"] for event in response.json()["events"]]
 
@@ -125,13 +125,13 @@ def test_events_overview_filters_and_sorts(admin: Identity, known: KnownData) ->
     assert names(event_status="ongoing") == ["Feria"]
     assert names(event_status="past") == ["Pasado"]
     assert names(sort="revenue_desc") == ["Concierto", "Pasado", "Feria", "Borrador"]
-    bad = call("admin_event_list", "GET", "/api/v1/admin/events", query={"sort": "price"}, token=admin.token)
+    bad = call("get_admin_events", "GET", "/api/v1/admin/events", query={"sort": "price"}, token=admin.token)
     assert bad.status == 422
 
 
 def test_event_detail_stats(coordinator: Identity, known: KnownData) -> None:
     concierto = call(
-        "admin_event_stats",
+        "get_admin_event_stats",
         "GET",
         "/api/v1/admin/events/{event_id}/stats",
         {"event_id": str(known.events["A"])},
@@ -162,7 +162,7 @@ def test_event_detail_stats(coordinator: Identity, known: KnownData) -> None:
     assert body["checkins_by_quarter_hour"] == [] and body["offline_double_entries"] == 0
 
     feria = call(
-        "admin_event_stats",
+        "get_admin_event_stats",
         "GET",
         "/api/v1/admin/events/{event_id}/stats",
         {"event_id": str(known.events["B"])},
@@ -178,7 +178,7 @@ def test_event_detail_stats(coordinator: Identity, known: KnownData) -> None:
     assert feria["sales_by_day"] == [{"date": "2026-03-20", "orders": 2, "tickets": 4, "revenue": 19001.0}]
 
     missing = call(
-        "admin_event_stats",
+        "get_admin_event_stats",
         "GET",
         "/api/v1/admin/events/{event_id}/stats",
         {"event_id": "00000000-0000-4000-8000-000000000000"},

@@ -9,7 +9,7 @@ import json
 import pytest
 from sqlalchemy import text
 
-from crowdify.database import engine
+from crowdify.persistence.database import engine
 from tests.support.admin_data import KnownData, build_known_data
 from tests.support.api_gateway import call
 from tests.support.identities import Identity
@@ -24,12 +24,16 @@ def known(db: str) -> KnownData:
 
 
 def tickets_of(identity: Identity, event_id, **query: str):
-    return call("admin_event_tickets", "GET", TICKETS, {"event_id": str(event_id)}, query=query, token=identity.token)
+    return call(
+        "get_admin_event_tickets", "GET", TICKETS, {"event_id": str(event_id)}, query=query, token=identity.token
+    )
 
 
 def children_export(identity: Identity, event_id):
     route = "/api/v1/admin/events/{event_id}/tickets/children/export"
-    return call("admin_children_export", "GET", route, {"event_id": str(event_id)}, token=identity.token)
+    return call(
+        "get_admin_event_tickets_children_export", "GET", route, {"event_id": str(event_id)}, token=identity.token
+    )
 
 
 def test_event_tickets_with_filters_and_summary(coordinator: Identity, known: KnownData) -> None:
@@ -107,7 +111,7 @@ def test_children_export_and_global_children_list(coordinator: Identity, known: 
     assert issued["numero_emergencia"] == "'+56 9 1234 5678" and issued["nombre_contacto_emergencia"] == "Rosa Díaz"
     assert issued["toma_medicamento"] is True and issued["tiene_necesidad_especial"] is False
 
-    everywhere = call("admin_children_tickets", "GET", "/api/v1/admin/tickets/children", token=coordinator.token)
+    everywhere = call("get_admin_tickets_children", "GET", "/api/v1/admin/tickets/children", token=coordinator.token)
     assert everywhere.status == 200
     assert everywhere.json()["total_count"] == 1, "the charged-back child's ticket is cancelled"
     [ticket] = everywhere.json()["tickets"]
@@ -117,7 +121,7 @@ def test_children_export_and_global_children_list(coordinator: Identity, known: 
         "Iglesia Central",
     )
     by_church = call(
-        "admin_children_tickets",
+        "get_admin_tickets_children",
         "GET",
         "/api/v1/admin/tickets/children",
         query={"search": "central"},
@@ -125,7 +129,7 @@ def test_children_export_and_global_children_list(coordinator: Identity, known: 
     ).json()
     assert by_church["total_count"] == 1
     nobody = call(
-        "admin_children_tickets",
+        "get_admin_tickets_children",
         "GET",
         "/api/v1/admin/tickets/children",
         query={"search": "zzz"},
@@ -166,7 +170,7 @@ def test_the_children_exports_neutralise_formulas_as_the_csv_does(coordinator: I
         connection.execute(text("UPDATE events SET name = '-Concierto' WHERE id = :id"), {"id": known.events["A"]})
 
     export = children_export(coordinator, known.events["A"])
-    everywhere = call("admin_children_tickets", "GET", "/api/v1/admin/tickets/children", token=coordinator.token)
+    everywhere = call("get_admin_tickets_children", "GET", "/api/v1/admin/tickets/children", token=coordinator.token)
 
     assert export.status == 200 and everywhere.status == 200, (export.body, everywhere.body)
     issued = next(child for child in export.json()["children"] if child["ticket_status"] == "issued")
@@ -200,7 +204,7 @@ def test_csv_export_escapes_separators_and_formulas(coordinator: Identity, known
                 {"f": first_name, "l": last_name, "id": ticket_id},
             )
     response = call(
-        "admin_attendees_csv", "GET", CSV_ROUTE, {"event_id": str(known.events["A"])}, token=coordinator.token
+        "get_admin_event_tickets_csv", "GET", CSV_ROUTE, {"event_id": str(known.events["A"])}, token=coordinator.token
     )
     assert response.status == 200, response.body
     assert response.headers["content-type"].startswith("text/csv")

@@ -10,8 +10,8 @@ from collections.abc import Iterator
 import pytest
 from sqlalchemy import text
 
-from crowdify.database import engine
-from crowdify.settings import reset_settings
+from crowdify.config.settings import reset_settings
+from crowdify.persistence.database import engine
 from local.supabase_auth_emulator import SupabaseAuthEmulator
 from tests.support.api_gateway import call
 from tests.support.identities import Identity, create_identity
@@ -40,32 +40,34 @@ def audit_rows(action: str) -> list:
 
 
 def set_role(identity: Identity, user_id: uuid.UUID, role: str):
-    return call("admin_user_role", "PUT", ROLE, {"user_id": str(user_id)}, body={"role": role}, token=identity.token)
+    return call(
+        "put_admin_user_role", "PUT", ROLE, {"user_id": str(user_id)}, body={"role": role}, token=identity.token
+    )
 
 
 def test_admin_lists_users_by_role_with_search_and_pages(admin: Identity, buyer: Identity, scanner: Identity) -> None:
     create_identity("user", email="maria.lopez@example.test")
-    default = call("admin_user_list", "GET", USERS, token=admin.token)
+    default = call("get_admin_users", "GET", USERS, token=admin.token)
     assert default.status == 200
     assert default.json()["total"] == 2, "the old API's default role filter is `user`"
     assert {user["role"] for user in default.json()["users"]} == {"user"}
 
-    everyone = call("admin_user_list", "GET", USERS, query={"role": "all", "limit": "2"}, token=admin.token).json()
+    everyone = call("get_admin_users", "GET", USERS, query={"role": "all", "limit": "2"}, token=admin.token).json()
     assert everyone["total"] == 4 and len(everyone["users"]) == 2
     second_page = call(
-        "admin_user_list", "GET", USERS, query={"role": "all", "limit": "2", "offset": "2"}, token=admin.token
+        "get_admin_users", "GET", USERS, query={"role": "all", "limit": "2", "offset": "2"}, token=admin.token
     ).json()
     assert {u["id"] for u in everyone["users"]} | {u["id"] for u in second_page["users"]} == {
         str(i.user_id) for i in (admin, buyer, scanner)
     } | {u["id"] for u in default.json()["users"]}
 
-    found = call("admin_user_list", "GET", USERS, query={"role": "all", "search": "MARIA"}, token=admin.token).json()
+    found = call("get_admin_users", "GET", USERS, query={"role": "all", "search": "MARIA"}, token=admin.token).json()
     assert [user["email"] for user in found["users"]] == ["maria.lopez@example.test"]
-    scanners = call("admin_user_list", "GET", USERS, query={"role": "scanner"}, token=admin.token).json()
+    scanners = call("get_admin_users", "GET", USERS, query={"role": "scanner"}, token=admin.token).json()
     assert [user["id"] for user in scanners["users"]] == [str(scanner.user_id)]
     assert set(scanners["users"][0]) >= {"id", "email", "first_name", "last_name", "role", "created_at"}
 
-    bad = call("admin_user_list", "GET", USERS, query={"role": "superuser"}, token=admin.token)
+    bad = call("get_admin_users", "GET", USERS, query={"role": "superuser"}, token=admin.token)
     assert bad.status == 422 and isinstance(bad.json()["detail"], list)
 
 
@@ -73,9 +75,9 @@ def test_role_change_holds_from_the_next_request_whatever_the_token_says(admin: 
     promoted = set_role(admin, buyer.user_id, "coordinator")
     assert promoted.status == 200 and promoted.json()["role"] == "coordinator"
     # The buyer's token is unchanged; the database now says coordinator.
-    assert call("admin_event_list", "GET", "/api/v1/admin/events", token=buyer.token).status == 200
+    assert call("get_admin_events", "GET", "/api/v1/admin/events", token=buyer.token).status == 200
     assert set_role(admin, buyer.user_id, "user").status == 200
-    assert call("admin_event_list", "GET", "/api/v1/admin/events", token=buyer.token).status == 403
+    assert call("get_admin_events", "GET", "/api/v1/admin/events", token=buyer.token).status == 403
 
     [promotion, demotion] = audit_rows("user.role_change")
     assert promotion.actor_user_id == admin.user_id and promotion.entity_id == str(buyer.user_id)
@@ -87,7 +89,7 @@ def test_unknown_role_and_unknown_user_are_refused(admin: Identity, buyer: Ident
     assert set_role(admin, buyer.user_id, "owner").status == 422
     assert set_role(admin, uuid.uuid4(), "scanner").status == 404
     assert (
-        call("admin_user_role", "PUT", ROLE, {"user_id": "nope"}, body={"role": "user"}, token=admin.token).status
+        call("put_admin_user_role", "PUT", ROLE, {"user_id": "nope"}, body={"role": "user"}, token=admin.token).status
         == 404
     )
     assert role_of(buyer.user_id) == "user"
@@ -107,8 +109,8 @@ def test_the_last_admin_keeps_the_role(admin: Identity) -> None:
 def test_two_admins_demoting_each_other_at_once_leave_one_admin(admin: Identity) -> None:
     from user_roles import change_role
 
-    from crowdify.errors import Conflict
-    from crowdify.sessions import db_session
+    from crowdify.core.errors import Conflict
+    from crowdify.persistence.sessions import db_session
 
     other = create_identity("admin")
     barrier = threading.Barrier(2)
@@ -135,22 +137,22 @@ def test_two_admins_demoting_each_other_at_once_leave_one_admin(admin: Identity)
 def test_scanners_of_the_old_api_without_supabase(admin: Identity, buyer: Identity, caplog) -> None:
     caplog.set_level(logging.DEBUG)
     body = {"email": "puerta@example.test", "first_name": "Ana", "last_name": "Puerta", "password": "s3cret-Passw0rd"}
-    created = call("admin_scanner_create", "POST", SCANNERS, body=body, token=admin.token)
+    created = call("post_admin_scanners", "POST", SCANNERS, body=body, token=admin.token)
     assert created.status == 201, created.body
     scanner = created.json()
     assert (scanner["email"], scanner["first_name"], scanner["role"]) == ("puerta@example.test", "Ana", "scanner")
 
     promoted = call(
-        "admin_scanner_create", "POST", SCANNERS, body={**body, "email": buyer.email.upper()}, token=admin.token
+        "post_admin_scanners", "POST", SCANNERS, body={**body, "email": buyer.email.upper()}, token=admin.token
     )
     assert promoted.status == 201 and promoted.json()["id"] == str(buyer.user_id), "a known email is promoted"
-    listed = call("admin_scanner_list", "GET", SCANNERS, token=admin.token).json()["scanners"]
+    listed = call("get_admin_scanners", "GET", SCANNERS, token=admin.token).json()["scanners"]
     assert {s["id"] for s in listed} == {scanner["id"], str(buyer.user_id)}
 
-    removed = call("admin_scanner_delete", "DELETE", SCANNER, {"scanner_id": scanner["id"]}, token=admin.token)
+    removed = call("delete_admin_scanner", "DELETE", SCANNER, {"scanner_id": scanner["id"]}, token=admin.token)
     assert removed.status == 200 and removed.json()["user_id"] == scanner["id"]
     assert role_of(scanner["id"]) == "user"
-    again = call("admin_scanner_delete", "DELETE", SCANNER, {"scanner_id": scanner["id"]}, token=admin.token)
+    again = call("delete_admin_scanner", "DELETE", SCANNER, {"scanner_id": scanner["id"]}, token=admin.token)
     assert again.status == 404
 
     assert len(audit_rows("scanner.create")) == 1 and len(audit_rows("scanner.promote")) == 1
@@ -180,7 +182,7 @@ def test_scanner_created_in_supabase_auth_with_the_same_id(
 ) -> None:
     caplog.set_level(logging.DEBUG)
     body = {"email": "door2@example.test", "first_name": "Luis", "last_name": "Door", "password": "another-Passw0rd"}
-    created = call("admin_scanner_create", "POST", SCANNERS, body=body, token=admin.token)
+    created = call("post_admin_scanners", "POST", SCANNERS, body=body, token=admin.token)
     assert created.status == 201, created.body
     [account] = supabase_auth.users()
     assert account["id"] == created.json()["id"], "the Supabase token's sub names this user"
@@ -189,18 +191,18 @@ def test_scanner_created_in_supabase_auth_with_the_same_id(
     assert "another-Passw0rd" not in caplog.text and "another-Passw0rd" not in created.body
 
     duplicate = call(
-        "admin_scanner_create", "POST", SCANNERS, body={**body, "email": "x@example.test"}, token=admin.token
+        "post_admin_scanners", "POST", SCANNERS, body={**body, "email": "x@example.test"}, token=admin.token
     )
     assert duplicate.status == 201 and len(supabase_auth.users()) == 2
 
 
 def test_supabase_refusals_and_outages_change_nothing(admin: Identity, supabase_auth: SupabaseAuthEmulator) -> None:
     weak = {"email": "weak@example.test", "first_name": "W", "last_name": "K", "password": "123"}
-    refused = call("admin_scanner_create", "POST", SCANNERS, body=weak, token=admin.token)
+    refused = call("post_admin_scanners", "POST", SCANNERS, body=weak, token=admin.token)
     assert refused.status == 422 and "123" not in refused.body
 
     supabase_auth.set_faults(500, 1)
-    down = call("admin_scanner_create", "POST", SCANNERS, body={**weak, "password": "long-enough"}, token=admin.token)
+    down = call("post_admin_scanners", "POST", SCANNERS, body={**weak, "password": "long-enough"}, token=admin.token)
     assert down.status == 503
     with engine().connect() as connection:
         assert connection.execute(text("SELECT count(*) FROM users WHERE role = 'scanner'")).scalar_one() == 0
@@ -209,7 +211,7 @@ def test_supabase_refusals_and_outages_change_nothing(admin: Identity, supabase_
     # An account that exists in Supabase but not here cannot be adopted blindly: 409 with what to do.
     assert (
         call(
-            "admin_scanner_create", "POST", SCANNERS, body={**weak, "password": "long-enough"}, token=admin.token
+            "post_admin_scanners", "POST", SCANNERS, body={**weak, "password": "long-enough"}, token=admin.token
         ).status
         == 201
     )
@@ -217,19 +219,19 @@ def test_supabase_refusals_and_outages_change_nothing(admin: Identity, supabase_
         connection.execute(text("DELETE FROM audit_log"))
         connection.execute(text("DELETE FROM users WHERE email = 'weak@example.test'"))
     conflict = call(
-        "admin_scanner_create", "POST", SCANNERS, body={**weak, "password": "long-enough"}, token=admin.token
+        "post_admin_scanners", "POST", SCANNERS, body={**weak, "password": "long-enough"}, token=admin.token
     )
     assert conflict.status == 409
 
 
 def test_organizer_read_and_update(admin: Identity) -> None:
-    organizer = call("admin_organizer_get", "GET", ORGANIZER, token=admin.token)
+    organizer = call("get_admin_organizer", "GET", ORGANIZER, token=admin.token)
     assert organizer.status == 200
     assert set(organizer.json()) >= {"id", "org_name", "contact_email", "contact_phone", "user_id", "created_at"}
     assert organizer.json()["user_id"] == "", "no admin claimed it yet: the fixture inserts admins directly"
 
     updated = call(
-        "admin_organizer_update",
+        "put_admin_organizer",
         "PUT",
         ORGANIZER,
         body={"org_name": "Crowdify Chile", "contact_email": "hola@crowdify.example"},
@@ -240,7 +242,7 @@ def test_organizer_read_and_update(admin: Identity) -> None:
     assert updated.json()["contact_phone"] == organizer.json()["contact_phone"], "fields not sent stay"
     [change] = audit_rows("organizer.update")
     assert change.before["org_name"] == organizer.json()["org_name"] and change.after["org_name"] == "Crowdify Chile"
-    bad = call("admin_organizer_update", "PUT", ORGANIZER, body={"contact_email": "not-an-email"}, token=admin.token)
+    bad = call("put_admin_organizer", "PUT", ORGANIZER, body={"contact_email": "not-an-email"}, token=admin.token)
     assert bad.status == 422
     # Put the name back: the organiser row outlives each test.
-    call("admin_organizer_update", "PUT", ORGANIZER, body={"org_name": organizer.json()["org_name"]}, token=admin.token)
+    call("put_admin_organizer", "PUT", ORGANIZER, body={"org_name": organizer.json()["org_name"]}, token=admin.token)

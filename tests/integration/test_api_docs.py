@@ -12,7 +12,7 @@ REPOSITORY = Path(__file__).resolve().parents[2]
 
 
 def test_openapi_json_serves_the_generated_document() -> None:
-    response = call("api_docs", "GET", "/openapi.json")
+    response = call("get_docs", "GET", "/openapi.json")
     assert response.status == 200
     assert response.headers["content-type"] == "application/json"
     assert response.json() == json.loads((REPOSITORY / "openapi.json").read_text())
@@ -20,7 +20,7 @@ def test_openapi_json_serves_the_generated_document() -> None:
 
 
 def test_docs_page_loads_swagger_ui_from_this_api_only() -> None:
-    page = call("api_docs", "GET", "/docs")
+    page = call("get_docs", "GET", "/docs")
     assert page.status == 200 and page.headers["content-type"].startswith("text/html")
     assert 'src="/docs/swagger-ui-bundle.min.js"' in page.body
     assert 'href="/docs/swagger-ui.min.css"' in page.body
@@ -30,7 +30,7 @@ def test_docs_page_loads_swagger_ui_from_this_api_only() -> None:
 
 def test_swagger_assets_are_served_compressed_to_a_browser_that_asks() -> None:
     script = call(
-        "api_docs",
+        "get_docs",
         "GET",
         "/docs/<asset>",
         {"asset": "swagger-ui-bundle.min.js"},
@@ -43,6 +43,6 @@ def test_swagger_assets_are_served_compressed_to_a_browser_that_asks() -> None:
 
 
 def test_an_unknown_asset_is_a_404_that_says_so() -> None:
-    response = call("api_docs", "GET", "/docs/<asset>", {"asset": "..%2Fapi_docs.py"})
+    response = call("get_docs", "GET", "/docs/<asset>", {"asset": "..%2Fapi_docs.py"})
     assert response.status == 404
     assert "detail" in response.json()

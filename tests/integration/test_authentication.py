@@ -9,7 +9,7 @@ from typing import Any
 import jwt
 from sqlalchemy import text
 
-from crowdify.database import engine
+from crowdify.persistence.database import engine
 from tests.conftest import TEST_SUPABASE_JWT_SECRET, TEST_SUPABASE_URL
 from tests.support.api_gateway import call
 
@@ -40,7 +40,7 @@ def stored_role(user_id: uuid.UUID) -> str | None:
 def test_first_seen_user_is_created_as_user_even_if_user_metadata_says_admin(db: str) -> None:
     user_id = uuid.uuid4()
     token = supabase_token(user_id, user_metadata={"role": "admin"}, app_metadata={"provider": "email"})
-    response = call("create_event", "POST", EVENTS, body=EVENT_BODY, token=token)
+    response = call("post_events", "POST", EVENTS, body=EVENT_BODY, token=token)
     assert response.status == 403
     assert stored_role(user_id) == "user"
 
@@ -48,22 +48,22 @@ def test_first_seen_user_is_created_as_user_even_if_user_metadata_says_admin(db:
 def test_first_seen_user_takes_the_role_in_app_metadata(db: str) -> None:
     user_id = uuid.uuid4()
     token = supabase_token(user_id, app_metadata={"role": "coordinator"})
-    assert call("create_event", "POST", EVENTS, body=EVENT_BODY, token=token).status == 201
+    assert call("post_events", "POST", EVENTS, body=EVENT_BODY, token=token).status == 201
     assert stored_role(user_id) == "coordinator"
 
 
 def test_the_database_role_wins_over_the_token_from_the_next_request_on(db: str) -> None:
     user_id = uuid.uuid4()
     token = supabase_token(user_id, app_metadata={"role": "admin"})
-    assert call("create_event", "POST", EVENTS, body=EVENT_BODY, token=token).status == 201
+    assert call("post_events", "POST", EVENTS, body=EVENT_BODY, token=token).status == 201
     with engine().begin() as connection:
         connection.execute(text("UPDATE users SET role = 'user' WHERE id = :id"), {"id": user_id})
-    assert call("create_event", "POST", EVENTS, body=EVENT_BODY, token=token).status == 403
+    assert call("post_events", "POST", EVENTS, body=EVENT_BODY, token=token).status == 403
 
 
 def test_first_admin_becomes_the_default_organisers_user(db: str) -> None:
     user_id = uuid.uuid4()
-    call("list_events", "GET", EVENTS, token=supabase_token(user_id, app_metadata={"role": "admin"}))
+    call("get_events", "GET", EVENTS, token=supabase_token(user_id, app_metadata={"role": "admin"}))
     with engine().connect() as connection:
         owner = connection.execute(text("SELECT user_id FROM organizers WHERE is_default")).scalar()
     assert owner == user_id
@@ -72,7 +72,7 @@ def test_first_admin_becomes_the_default_organisers_user(db: str) -> None:
 def test_bad_tokens_are_401_with_a_json_detail(db: str) -> None:
     expired = supabase_token(uuid.uuid4(), exp=int(time.time()) - 10)
     for token in (expired, "not-a-jwt", supabase_token(uuid.uuid4(), aud="anon")):
-        response = call("create_event", "POST", EVENTS, body=EVENT_BODY, token=token)
+        response = call("post_events", "POST", EVENTS, body=EVENT_BODY, token=token)
         assert response.status == 401
         assert isinstance(response.json()["detail"], str)
         assert response.headers.get("www-authenticate") == "Bearer"
@@ -81,7 +81,7 @@ def test_bad_tokens_are_401_with_a_json_detail(db: str) -> None:
 
 
 def test_a_bad_token_on_a_public_route_is_still_refused(db: str) -> None:
-    response = call("list_events", "GET", EVENTS, token="garbage")
+    response = call("get_events", "GET", EVENTS, token="garbage")
     assert response.status == 401
 
 
@@ -92,7 +92,7 @@ def test_a_token_whose_email_belongs_to_another_account_is_a_clear_409(db: str) 
             {"id": uuid.uuid4()},
         )
     token = supabase_token(uuid.uuid4(), email="door@example.test")
-    response = call("list_events", "GET", EVENTS, token=token)
+    response = call("get_events", "GET", EVENTS, token=token)
     assert response.status == 409 and "another id" in response.json()["detail"]
     with engine().connect() as connection:
         assert connection.execute(text("SELECT count(*) FROM users")).scalar_one() == 1

@@ -23,9 +23,9 @@ from typing import Any
 
 import pytest
 
-from crowdify.backend_tokens import issue_device_token, issue_download_token
-from crowdify.database import engine
-from crowdify.settings import get_settings
+from crowdify.auth.backend_tokens import issue_device_token, issue_download_token
+from crowdify.config.settings import get_settings
+from crowdify.persistence.database import engine
 from local.sam_template import SamTemplate
 from tests.support import orders
 from tests.support.api_gateway import call
@@ -318,7 +318,7 @@ def test_a_download_link_opens_only_its_own_orders_pdf(db: str, aws_resources: A
     world = build_world(mercadopago)
     link = issue_download_token(str(world.paid_order_id), get_settings().jwt_secret)
     route = "/api/v1/purchases/{order_id}/tickets.pdf"
-    own = call("ticket_pdf_download", "GET", route, paid_order_path(world), query={"t": link})
+    own = call("get_purchase_tickets_pdf", "GET", route, paid_order_path(world), query={"t": link})
     assert own.status == 302
-    other = call("ticket_pdf_download", "GET", route, pending_order_path(world), query={"t": link})
+    other = call("get_purchase_tickets_pdf", "GET", route, pending_order_path(world), query={"t": link})
     assert other.status == 404

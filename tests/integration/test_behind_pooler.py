@@ -12,9 +12,9 @@ import pytest
 from pg8000.exceptions import DatabaseError
 from sqlalchemy import text
 
-from crowdify import pg_connection
-from crowdify.database import dispose_engine, engine
-from crowdify.settings import reset_settings, settings_from_environment
+from crowdify.config.settings import reset_settings, settings_from_environment
+from crowdify.persistence import pg_connection
+from crowdify.persistence.database import dispose_engine, engine
 
 # What these tests look at is one session's own state, which a transaction-mode pooler hides.
 ABOUT_ONE_SESSION = pytest.mark.kept_connections("reads the state a session keeps between transactions")

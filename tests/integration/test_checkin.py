@@ -11,10 +11,10 @@ from typing import Any
 import pytest
 from sqlalchemy import event as sqlalchemy_event
 
-from crowdify.database import engine
-from crowdify.pg_connection import statements_sent
-from crowdify.qr_tokens import QrSigner, generate_qr_secret, keyring_from_settings
-from crowdify.settings import get_settings
+from crowdify.auth.qr_tokens import QrSigner, generate_qr_secret, keyring_from_settings
+from crowdify.config.settings import get_settings
+from crowdify.persistence.database import engine
+from crowdify.persistence.pg_connection import statements_sent
 from tests.support.api_gateway import HttpResponse, call
 from tests.support.devices import expire_device_now, issue_device
 from tests.support.identities import Identity, create_identity
@@ -26,7 +26,7 @@ OLD_RESPONSE_FIELDS = {"valid", "ticket_id", "event_id", "attendee_name", "messa
 
 def validate(token: str | None, qr_signature: str, **fields: Any) -> HttpResponse:
     body = {"qr_signature": qr_signature, "inspector_id": "puerta-norte", **fields}
-    return call("validate_ticket", "POST", VALIDATE, body=body, token=token)
+    return call("post_tickets_validate", "POST", VALIDATE, body=body, token=token)
 
 
 @contextmanager
@@ -101,7 +101,7 @@ def test_old_client_request_gets_the_old_response_shape(scanner: Identity) -> No
     ticket = issue_tickets(1).tickets[0]
     # Exactly what the old client sends: no nonce, inspector_id as free text, event_id as a string.
     body = {"qr_signature": ticket.qr_signature, "inspector_id": "inspector-7", "event_id": str(ticket.event_id)}
-    response = call("validate_ticket", "POST", VALIDATE, body=body, token=scanner.token)
+    response = call("post_tickets_validate", "POST", VALIDATE, body=body, token=scanner.token)
     assert response.status == 200
     assert response.headers["content-type"].startswith("application/json")
     answer = response.json()
@@ -293,7 +293,7 @@ def test_revoked_device_is_refused_at_once(coordinator: Identity) -> None:
     device = issue_device(coordinator, issued.event_id)
     assert validate(device.token, issued.tickets[0].qr_signature).json()["status"] == "accepted"
     revoked = call(
-        "revoke_scanner_device",
+        "delete_admin_scanner_device",
         "DELETE",
         "/api/v1/admin/scanner-devices/{device_id}",
         {"device_id": str(device.id)},
@@ -317,7 +317,7 @@ def test_expired_device_is_refused(coordinator: Identity) -> None:
 
 
 def test_device_token_for_a_device_that_does_not_exist_is_refused(db: str) -> None:
-    from crowdify.backend_tokens import issue_device_token
+    from crowdify.auth.backend_tokens import issue_device_token
 
     issued = issue_tickets(1)
     forged_device = issue_device_token(str(uuid.uuid4()), [str(issued.event_id)], get_settings().jwt_secret, 600)
@@ -338,11 +338,11 @@ def test_a_scan_is_one_statement_for_a_device_and_for_a_known_user(coordinator: 
 
 
 def test_validation_errors_are_422_in_the_old_shape(scanner: Identity) -> None:
-    response = call("validate_ticket", "POST", VALIDATE, body={"inspector_id": "x"}, token=scanner.token)
+    response = call("post_tickets_validate", "POST", VALIDATE, body={"inspector_id": "x"}, token=scanner.token)
     assert response.status == 422
     detail = response.json()["detail"]
     assert any(item["loc"][-1] == "qr_signature" for item in detail)
     response = call(
-        "validate_ticket", "POST", VALIDATE, body={"qr_signature": "x", "event_id": "nope"}, token=scanner.token
+        "post_tickets_validate", "POST", VALIDATE, body={"qr_signature": "x", "event_id": "nope"}, token=scanner.token
     )
     assert response.status == 422

@@ -10,9 +10,9 @@ from typing import TypeVar
 
 from checkin import Scan, Scanner, Verdict, check_in_verified
 
-from crowdify.pg_connection import Connection, open_connection
-from crowdify.qr_tokens import keyring_from_settings
-from crowdify.settings import get_settings
+from crowdify.auth.qr_tokens import keyring_from_settings
+from crowdify.config.settings import get_settings
+from crowdify.persistence.pg_connection import Connection, open_connection
 from tests.support.devices import issue_device
 from tests.support.identities import Identity, create_identity
 from tests.support.tickets import checkin_rows, issue_tickets, ticket_row

@@ -9,9 +9,9 @@ from typing import Any
 
 from sqlalchemy import text
 
-from crowdify.database import engine
-from crowdify.qr_tokens import QrSigner, generate_qr_secret, keyring_from_settings
-from crowdify.settings import get_settings
+from crowdify.auth.qr_tokens import QrSigner, generate_qr_secret, keyring_from_settings
+from crowdify.config.settings import get_settings
+from crowdify.persistence.database import engine
 from tests.support.api_gateway import HttpResponse, call
 from tests.support.devices import expire_device_now, issue_device
 from tests.support.identities import Identity
@@ -23,7 +23,7 @@ VALIDATE = "/api/v1/tickets/validate"
 
 
 def bundle(token: str | None, event_id: uuid.UUID, **options: Any) -> HttpResponse:
-    return call("scanner_bundle", "GET", BUNDLE, {"event_id": str(event_id)}, token=token, **options)
+    return call("get_event_scanner_bundle", "GET", BUNDLE, {"event_id": str(event_id)}, token=token, **options)
 
 
 def offline_scan(qr_signature: str, minutes_ago: int = 5, nonce: str | None = None) -> dict[str, str]:
@@ -32,7 +32,7 @@ def offline_scan(qr_signature: str, minutes_ago: int = 5, nonce: str | None = No
 
 
 def sync(token: str | None, scans: list[dict[str, str]], **fields: Any) -> HttpResponse:
-    return call("sync_tickets", "POST", SYNC, body={"scans": scans, **fields}, token=token)
+    return call("post_tickets_sync", "POST", SYNC, body={"scans": scans, **fields}, token=token)
 
 
 def test_bundle_lists_keys_event_types_and_cancelled_tickets(scanner: Identity) -> None:
@@ -75,7 +75,11 @@ def test_bundle_etag_gives_304_until_something_changes(scanner: Identity) -> Non
 def test_bundle_with_used_tickets_on_request(scanner: Identity) -> None:
     issued = issue_tickets(2)
     call(
-        "validate_ticket", "POST", VALIDATE, body={"qr_signature": issued.tickets[1].qr_signature}, token=scanner.token
+        "post_tickets_validate",
+        "POST",
+        VALIDATE,
+        body={"qr_signature": issued.tickets[1].qr_signature},
+        token=scanner.token,
     )
     plain = bundle(scanner.token, issued.event_id)
     with_used = bundle(scanner.token, issued.event_id, query={"include_used": "true"})
@@ -186,7 +190,11 @@ def test_online_and_offline_scans_of_one_ticket(coordinator: Identity, scanner: 
     issued = issue_tickets(1)
     device = issue_device(coordinator, issued.event_id)
     online = call(
-        "validate_ticket", "POST", VALIDATE, body={"qr_signature": issued.tickets[0].qr_signature}, token=scanner.token
+        "post_tickets_validate",
+        "POST",
+        VALIDATE,
+        body={"qr_signature": issued.tickets[0].qr_signature},
+        token=scanner.token,
     ).json()
     assert online["status"] == "accepted"
     offline = sync(device.token, [offline_scan(issued.tickets[0].qr_signature)]).json()["results"][0]

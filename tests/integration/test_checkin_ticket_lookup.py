@@ -85,7 +85,7 @@ def test_device_reads_only_tickets_of_its_events(coordinator: Identity) -> None:
 def test_a_used_ticket_shows_when(scanner: Identity, buyer: Identity) -> None:
     ticket = issue_tickets(1, owner_id=buyer.user_id).tickets[0]
     call(
-        "validate_ticket",
+        "post_tickets_validate",
         "POST",
         "/api/v1/tickets/validate",
         body={"qr_signature": ticket.qr_signature},

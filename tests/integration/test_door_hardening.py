@@ -10,7 +10,7 @@ from typing import Any
 
 from sqlalchemy import text
 
-from crowdify.database import engine
+from crowdify.persistence.database import engine
 from tests.support.api_gateway import HttpResponse, call
 from tests.support.devices import issue_device
 from tests.support.identities import Identity
@@ -22,7 +22,7 @@ BUNDLE = "/api/v1/events/{event_id}/scanner-bundle"
 
 
 def validate(token: str, qr_signature: str, **fields: Any) -> HttpResponse:
-    return call("validate_ticket", "POST", VALIDATE, body={"qr_signature": qr_signature, **fields}, token=token)
+    return call("post_tickets_validate", "POST", VALIDATE, body={"qr_signature": qr_signature, **fields}, token=token)
 
 
 def offline_scan(qr_signature: str, scanned_at: datetime, nonce: str | None = None) -> dict[str, str]:
@@ -30,7 +30,7 @@ def offline_scan(qr_signature: str, scanned_at: datetime, nonce: str | None = No
 
 
 def sync(token: str, scans: list[dict[str, str]]) -> HttpResponse:
-    return call("sync_tickets", "POST", SYNC, body={"scans": scans}, token=token)
+    return call("post_tickets_sync", "POST", SYNC, body={"scans": scans}, token=token)
 
 
 def cancel_event(event_id: uuid.UUID) -> None:
@@ -149,13 +149,16 @@ def test_the_bundle_states_the_admission_window_and_the_event_status(scanner: Id
         ).scalar_one()
     path = {"event_id": str(issued.event_id)}
 
-    bundle = call("scanner_bundle", "GET", BUNDLE, path, token=scanner.token).json()
+    bundle = call("get_event_scanner_bundle", "GET", BUNDLE, path, token=scanner.token).json()
 
     assert datetime.fromisoformat(bundle["admission_opens_at"]) == starts_at - ADMISSION_MARGIN
     assert datetime.fromisoformat(bundle["admission_closes_at"]) == starts_at + ADMISSION_MARGIN
     assert bundle["event"]["status"] == "published"
     cancel_event(issued.event_id)
-    assert call("scanner_bundle", "GET", BUNDLE, path, token=scanner.token).json()["event"]["status"] == "cancelled"
+    assert (
+        call("get_event_scanner_bundle", "GET", BUNDLE, path, token=scanner.token).json()["event"]["status"]
+        == "cancelled"
+    )
 
 
 def test_tickets_of_a_cancelled_event_admit_no_one_online_or_offline(scanner: Identity, coordinator: Identity) -> None:

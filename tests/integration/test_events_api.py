@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from sqlalchemy import text
 
-from crowdify.database import engine
+from crowdify.persistence.database import engine
 from tests.support.api_gateway import HttpResponse, call
 from tests.support.identities import Identity
 
@@ -36,7 +36,7 @@ def event_body(**overrides: Any) -> dict[str, Any]:
 
 
 def create(identity: Identity, **overrides: Any) -> HttpResponse:
-    return call("create_event", "POST", EVENTS, body=event_body(**overrides), token=identity.token)
+    return call("post_events", "POST", EVENTS, body=event_body(**overrides), token=identity.token)
 
 
 def count_rows(table: str) -> int:
@@ -59,7 +59,7 @@ def test_admin_creates_an_event_that_the_public_lists(admin: Identity) -> None:
     assert event["event_services"][0]["stock_available"] == 20
     assert event["event_services"][0]["price"] == 3000
 
-    listed = call("list_events", "GET", EVENTS)
+    listed = call("get_events", "GET", EVENTS)
     assert listed.status == 200
     assert [e["id"] for e in listed.json()] == [event["id"]], "a bare array, as the old client reads it"
 
@@ -77,7 +77,7 @@ def test_organizer_defaults_to_the_installation_organiser(admin: Identity) -> No
 def test_coordinator_may_create_and_update_but_not_delete(coordinator: Identity) -> None:
     event = create(coordinator).json()
     updated = call(
-        "update_event", "PUT", EVENT, {"event_id": event["id"]}, body={"name": "Nuevo"}, token=coordinator.token
+        "put_event", "PUT", EVENT, {"event_id": event["id"]}, body={"name": "Nuevo"}, token=coordinator.token
     )
     assert updated.status == 200 and updated.json()["name"] == "Nuevo"
     deleted = call("delete_event", "DELETE", EVENT, {"event_id": event["id"]}, token=coordinator.token)
@@ -85,7 +85,7 @@ def test_coordinator_may_create_and_update_but_not_delete(coordinator: Identity)
 
 
 def test_anonymous_and_users_cannot_create(buyer: Identity) -> None:
-    anonymous = call("create_event", "POST", EVENTS, body=event_body())
+    anonymous = call("post_events", "POST", EVENTS, body=event_body())
     assert anonymous.status == 401 and "detail" in anonymous.json()
     as_user = create(buyer)
     assert as_user.status == 403
@@ -94,9 +94,9 @@ def test_anonymous_and_users_cannot_create(buyer: Identity) -> None:
 
 def test_drafts_are_hidden_from_the_public_but_not_from_managers(admin: Identity) -> None:
     draft = create(admin, status="draft").json()
-    assert call("list_events", "GET", EVENTS).json() == []
+    assert call("get_events", "GET", EVENTS).json() == []
     assert call("get_event", "GET", EVENT, {"event_id": draft["id"]}).status == 404
-    assert [e["id"] for e in call("list_events", "GET", EVENTS, token=admin.token).json()] == [draft["id"]]
+    assert [e["id"] for e in call("get_events", "GET", EVENTS, token=admin.token).json()] == [draft["id"]]
     assert call("get_event", "GET", EVENT, {"event_id": draft["id"]}, token=admin.token).status == 200
 
 
@@ -109,7 +109,7 @@ def test_filters_category_search_dates_and_paging(admin: Identity) -> None:
     ).json()
 
     def ids(**query: str) -> list[str]:
-        response = call("list_events", "GET", EVENTS, query=query)
+        response = call("get_events", "GET", EVENTS, query=query)
         assert response.status == 200, response.body
         return [e["id"] for e in response.json()]
 
@@ -121,8 +121,8 @@ def test_filters_category_search_dates_and_paging(admin: Identity) -> None:
     assert ids(date_to="2027-02-15T00:00:00Z") == [first["id"]]
     assert ids(limit="1") == [first["id"]]
     assert ids(limit="1", offset="1") == [second["id"]]
-    assert call("list_events", "GET", EVENTS, query={"limit": "0"}).status == 422
-    assert call("list_events", "GET", EVENTS, query={"limit": "abc"}).status == 422
+    assert call("get_events", "GET", EVENTS, query={"limit": "0"}).status == 422
+    assert call("get_events", "GET", EVENTS, query={"limit": "abc"}).status == 422
     assert count_rows("events") == 2
 
 
@@ -160,9 +160,9 @@ def test_business_rule_violations_are_clear_422s(admin: Identity) -> None:
 
 
 def test_malformed_json_and_huge_bodies_are_refused(admin: Identity) -> None:
-    malformed = call("create_event", "POST", EVENTS, raw_body="{not json", token=admin.token)
+    malformed = call("post_events", "POST", EVENTS, raw_body="{not json", token=admin.token)
     assert malformed.status == 422 and isinstance(malformed.json()["detail"], list)
-    huge = call("create_event", "POST", EVENTS, raw_body="x" * (10 * 1024 * 1024), token=admin.token)
+    huge = call("post_events", "POST", EVENTS, raw_body="x" * (10 * 1024 * 1024), token=admin.token)
     assert huge.status == 413 and "too large" in huge.json()["detail"]
     assert count_rows("events") == 0
 
@@ -170,14 +170,14 @@ def test_malformed_json_and_huge_bodies_are_refused(admin: Identity) -> None:
 def test_unknown_and_malformed_event_ids_are_404(admin: Identity) -> None:
     for event_id in (str(uuid.uuid4()), "not-a-uuid", "1 OR 1=1"):
         assert call("get_event", "GET", EVENT, {"event_id": event_id}).status == 404
-        response = call("update_event", "PUT", EVENT, {"event_id": event_id}, body={"name": "x"}, token=admin.token)
+        response = call("put_event", "PUT", EVENT, {"event_id": event_id}, body={"name": "x"}, token=admin.token)
         assert response.status == 404 and response.json() == {"detail": "Event not found"}
 
 
 def test_capacity_available_is_derived_and_cannot_be_written(admin: Identity) -> None:
     event = create(admin).json()
     response = call(
-        "update_event", "PUT", EVENT, {"event_id": event["id"]}, body={"capacity_available": 5}, token=admin.token
+        "put_event", "PUT", EVENT, {"event_id": event["id"]}, body={"capacity_available": 5}, token=admin.token
     )
     assert response.status == 422 and "derived" in response.json()["detail"]
 
@@ -185,7 +185,7 @@ def test_capacity_available_is_derived_and_cannot_be_written(admin: Identity) ->
 def test_price_update_changes_the_default_adult_type(admin: Identity) -> None:
     event = create(admin, allow_children=False).json()
     updated = call(
-        "update_event", "PUT", EVENT, {"event_id": event["id"]}, body={"price": 20000.5}, token=admin.token
+        "put_event", "PUT", EVENT, {"event_id": event["id"]}, body={"price": 20000.5}, token=admin.token
     ).json()
     (adult,) = updated["ticket_types"]
     assert adult["price"] == 20000.5 and updated["price"] == 20000.5
@@ -195,13 +195,9 @@ def test_capacity_cannot_drop_below_sold_or_held(admin: Identity) -> None:
     event = create(admin, capacity_total=10).json()
     adult = next(tt for tt in event["ticket_types"] if not tt["is_child"])
     hold_seats(event["id"], adult["id"], quantity=4)
-    refused = call(
-        "update_event", "PUT", EVENT, {"event_id": event["id"]}, body={"capacity_total": 3}, token=admin.token
-    )
+    refused = call("put_event", "PUT", EVENT, {"event_id": event["id"]}, body={"capacity_total": 3}, token=admin.token)
     assert refused.status == 409 and "4 seats" in refused.json()["detail"]
-    allowed = call(
-        "update_event", "PUT", EVENT, {"event_id": event["id"]}, body={"capacity_total": 4}, token=admin.token
-    )
+    allowed = call("put_event", "PUT", EVENT, {"event_id": event["id"]}, body={"capacity_total": 4}, token=admin.token)
     assert allowed.status == 200 and allowed.json()["capacity_available"] == 0
 
 
@@ -212,12 +208,12 @@ def test_cancelling_an_event_and_deleting_one_with_orders(admin: Identity) -> No
     deleted = call("delete_event", "DELETE", EVENT, {"event_id": event["id"]}, token=admin.token)
     assert deleted.status == 409 and "cancel it instead" in deleted.json()["detail"]
     cancelled = call(
-        "update_event", "PUT", EVENT, {"event_id": event["id"]}, body={"status": "cancelled"}, token=admin.token
+        "put_event", "PUT", EVENT, {"event_id": event["id"]}, body={"status": "cancelled"}, token=admin.token
     )
     assert cancelled.status == 200 and cancelled.json()["status"] == "cancelled"
-    assert call("list_events", "GET", EVENTS).json() == []
+    assert call("get_events", "GET", EVENTS).json() == []
     for change in ({"name": "Otra"}, {"price": 1}, {"services": []}):
-        refused = call("update_event", "PUT", EVENT, {"event_id": event["id"]}, body=change, token=admin.token)
+        refused = call("put_event", "PUT", EVENT, {"event_id": event["id"]}, body=change, token=admin.token)
         assert refused.status == 409, change
         assert refused.json() == {"detail": "A cancelled event cannot be changed"}
 
@@ -233,7 +229,7 @@ def test_ticket_types_can_be_added_and_changed(admin: Identity) -> None:
     event = create(admin, allow_children=False, capacity_total=50).json()
     types_route = "/api/v1/events/{event_id}/ticket-types"
     created = call(
-        "create_ticket_type",
+        "post_event_ticket_types",
         "POST",
         types_route,
         {"event_id": event["id"]},
@@ -253,16 +249,16 @@ def test_ticket_types_can_be_added_and_changed(admin: Identity) -> None:
 
     type_route = "/api/v1/events/{event_id}/ticket-types/{ticket_type_id}"
     ids = {"event_id": event["id"], "ticket_type_id": vip["id"]}
-    changed = call("update_ticket_type", "PUT", type_route, ids, body={"price": 45000}, token=admin.token)
+    changed = call("put_event_ticket_type", "PUT", type_route, ids, body={"price": 45000}, token=admin.token)
     assert changed.status == 200 and changed.json()["price"] == 45000
 
     bad_window = call(
-        "update_ticket_type", "PUT", type_route, ids, body={"sales_end_at": "2026-12-01T00:00:00"}, token=admin.token
+        "put_event_ticket_type", "PUT", type_route, ids, body={"sales_end_at": "2026-12-01T00:00:00"}, token=admin.token
     )
     assert bad_window.status == 422
 
     child_refused = call(
-        "create_ticket_type",
+        "post_event_ticket_types",
         "POST",
         types_route,
         {"event_id": event["id"]},
@@ -273,7 +269,7 @@ def test_ticket_types_can_be_added_and_changed(admin: Identity) -> None:
 
     other_event = create(admin).json()
     wrong_event = call(
-        "update_ticket_type",
+        "put_event_ticket_type",
         "PUT",
         type_route,
         {"event_id": other_event["id"], "ticket_type_id": vip["id"]},
@@ -290,9 +286,9 @@ def test_money_is_a_json_number_everywhere(admin: Identity) -> None:
 
 
 def test_cors_headers_follow_cors_origins(admin: Identity) -> None:
-    allowed = call("list_events", "GET", EVENTS, headers={"origin": "http://localhost:5173"})
+    allowed = call("get_events", "GET", EVENTS, headers={"origin": "http://localhost:5173"})
     assert allowed.headers.get("access-control-allow-origin") == "http://localhost:5173"
-    foreign = call("list_events", "GET", EVENTS, headers={"origin": "https://evil.example"})
+    foreign = call("get_events", "GET", EVENTS, headers={"origin": "https://evil.example"})
     assert "access-control-allow-origin" not in foreign.headers
 
 

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from hold_expiry import expire_overdue_holds
 
-from crowdify.payments import payments
+from crowdify.adapters.mercadopago_client import payments
 from local.mercadopago_emulator import MercadoPagoEmulator
 from tests.support.api_gateway import LambdaContext, call
 from tests.support.identities import Identity
@@ -82,7 +82,13 @@ def test_the_sweep_leaves_live_holds_and_finished_orders_alone(
     event = create_event(admin)
     live = bought(buyer, event["id"])
     cancelled = bought(buyer, event["id"])
-    call("cancel_purchase", "POST", "/api/v1/purchases/{order_id}/cancel", {"order_id": cancelled}, token=buyer.token)
+    call(
+        "post_purchase_cancel",
+        "POST",
+        "/api/v1/purchases/{order_id}/cancel",
+        {"order_id": cancelled},
+        token=buyer.token,
+    )
     past_deadline(cancelled)
 
     assert sweep() == {"expired": 0, "paid": 0, "left_for_next_run": 0}
@@ -139,14 +145,16 @@ def test_mercadopago_down_leaves_overdue_orders_for_the_next_run(
 
 
 def test_the_scheduled_handler_runs_the_sweep(checkout: MercadoPagoEmulator, admin: Identity, buyer: Identity) -> None:
-    import expire_holds
+    import scheduled_expire_holds
 
     event = create_event(admin)
     order_id = bought(buyer, event["id"])
     past_deadline(order_id)
     scheduled_event: dict[str, Any] = {"version": "0", "detail-type": "Scheduled Event", "source": "aws.events"}
 
-    result = expire_holds.lambda_handler(scheduled_event, LambdaContext(function_name="expire_holds"))
+    result = scheduled_expire_holds.lambda_handler(
+        scheduled_event, LambdaContext(function_name="scheduled_expire_holds")
+    )
 
     assert result == {
         "expired": 1,
@@ -174,21 +182,27 @@ def test_a_sweep_short_of_time_stops_and_leaves_the_rest(
 def test_the_scheduled_sweep_logs_at_info_only_when_it_did_something(
     checkout: MercadoPagoEmulator, admin: Identity, buyer: Identity
 ) -> None:
-    import expire_holds
+    import scheduled_expire_holds
 
     messages: list[str] = []
     # A handler of the test's own: Powertools' handler keeps whichever stdout it was built with, which pytest swaps.
     collector = logging.Handler(logging.INFO)
     collector.emit = lambda record: messages.append(record.getMessage())  # type: ignore[method-assign]
-    expire_holds.logger.addHandler(collector)
-    expire_holds.logger.setLevel("INFO")
+    scheduled_expire_holds.logger.addHandler(collector)
+    scheduled_expire_holds.logger.setLevel("INFO")
     try:
-        assert expire_holds.lambda_handler({}, LambdaContext(function_name="expire_holds"))["expired"] == 0
+        assert (
+            scheduled_expire_holds.lambda_handler({}, LambdaContext(function_name="scheduled_expire_holds"))["expired"]
+            == 0
+        )
         assert messages == [], "a sweep that found nothing is quiet at INFO"
 
         past_deadline(bought(buyer, create_event(admin, capacity_total=2)["id"]))
-        assert expire_holds.lambda_handler({}, LambdaContext(function_name="expire_holds"))["expired"] == 1
+        assert (
+            scheduled_expire_holds.lambda_handler({}, LambdaContext(function_name="scheduled_expire_holds"))["expired"]
+            == 1
+        )
         assert messages == ["expiry sweep done"]
     finally:
-        expire_holds.logger.setLevel("WARNING")
-        expire_holds.logger.removeHandler(collector)
+        scheduled_expire_holds.logger.setLevel("WARNING")
+        scheduled_expire_holds.logger.removeHandler(collector)

@@ -16,13 +16,13 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine, create_engine, text
 
-from crowdify.database import driver_url_and_arguments, engine
-from crowdify.errors import DependencyUnavailable
-from crowdify.models import Order
-from crowdify.order_payments import complete_order
-from crowdify.payments import payments
-from crowdify.sessions import db_session
-from crowdify.settings import reset_settings
+from crowdify.adapters.mercadopago_client import payments
+from crowdify.config.settings import reset_settings
+from crowdify.core.errors import DependencyUnavailable
+from crowdify.domain.order_payments import complete_order
+from crowdify.persistence.database import driver_url_and_arguments, engine
+from crowdify.persistence.models import Order
+from crowdify.persistence.sessions import db_session
 from local.mercadopago_emulator import MercadoPagoEmulator
 from local.sendgrid_emulator import SendGridEmulator
 from tests.support.api_gateway import HttpResponse, LambdaContext, call
@@ -43,21 +43,21 @@ EVENTS = "/api/v1/events"
 
 
 def list_events() -> HttpResponse:
-    return call("list_events", "GET", EVENTS)
+    return call("get_events", "GET", EVENTS)
 
 
 def readiness() -> HttpResponse:
-    return call("ready", "GET", "/ready")
+    return call("get_ready", "GET", "/ready")
 
 
 def run_expiry_sweep() -> dict[str, int]:
-    from expire_holds import lambda_handler
+    from scheduled_expire_holds import lambda_handler
 
     return lambda_handler({"detail-type": "Scheduled Event", "detail": {}}, LambdaContext(function_name="expire"))
 
 
 def run_outbox_relay() -> dict[str, int]:
-    from outbox_relay import lambda_handler
+    from scheduled_outbox_relay import lambda_handler
 
     return lambda_handler({"detail-type": "Scheduled Event", "detail": {}}, LambdaContext(function_name="relay"))
 

@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from crowdify.qr_tokens import keyring_from_settings
-from crowdify.settings import get_settings
+from crowdify.auth.qr_tokens import keyring_from_settings
+from crowdify.config.settings import get_settings
 from local.mercadopago_emulator import MercadoPagoEmulator
 from local.sendgrid_emulator import SendGridEmulator
 from tests.support.api_gateway import call
@@ -67,7 +67,7 @@ def test_a_free_order_is_completed_at_once_and_becomes_tickets_and_one_email(
     assert held_seats(event["id"]) == 2 and claims_are_exact(event["id"])
 
     status = call(
-        "order_status",
+        "get_purchase_status",
         "GET",
         "/api/v1/purchases/{order_id}/status",
         {"order_id": answer["order_id"]},
@@ -149,7 +149,7 @@ def test_a_free_order_has_nothing_to_refund(admin: Identity, buyer: Identity, aw
     order_id = buy(buyer, purchase_body(buyer, event["id"])).json()["order_id"]
 
     refused = call(
-        "admin_order_refund",
+        "post_admin_order_refund",
         "POST",
         "/api/v1/admin/orders/{order_id}/refund",
         {"order_id": order_id},

@@ -4,15 +4,15 @@ from tests.support.api_gateway import call
 
 
 def test_health_answers_without_dependencies() -> None:
-    response = call("health", "GET", "/health")
+    response = call("get_health", "GET", "/health")
     assert response.status == 200 and response.json() == {"status": "ok"}
 
 
 def test_ready_checks_the_database(aws_resources: object) -> None:
     # /ready also checks the queue and the bucket (moto here); see tests/integration/test_admin_ready_and_email.py.
-    import ready
+    import get_ready
 
-    ready._aws_client.cache_clear()
-    response = call("ready", "GET", "/ready")
-    ready._aws_client.cache_clear()
+    get_ready._aws_client.cache_clear()
+    response = call("get_ready", "GET", "/ready")
+    get_ready._aws_client.cache_clear()
     assert response.status == 200 and response.json()["checks"]["database"] == "ok"

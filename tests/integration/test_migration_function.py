@@ -14,9 +14,9 @@ import pytest
 from alembic.script import ScriptDirectory
 from sqlalchemy import create_engine, text
 
-from crowdify.database import driver_url_and_arguments
-from crowdify.migrations import alembic_config
-from crowdify.settings import reset_settings
+from crowdify.config.settings import reset_settings
+from crowdify.persistence.database import driver_url_and_arguments
+from crowdify.persistence.migrations import alembic_config
 from local.postgres import create_database, drop_database, test_server_url
 from tests.support.api_gateway import LambdaContext
 
@@ -60,12 +60,12 @@ def free_port() -> int:
 
 
 def invoke(event: dict[str, Any], database_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    import run_migrations
+    import deploy_run_migrations
 
     monkeypatch.setenv("DATABASE_URL", database_url)
     reset_settings()
     try:
-        run_migrations.lambda_handler(event, LambdaContext(function_name="migrate"))
+        deploy_run_migrations.lambda_handler(event, LambdaContext(function_name="migrate"))
     finally:
         reset_settings()
 

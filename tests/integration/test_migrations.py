@@ -9,9 +9,9 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import create_engine, text
 
-from crowdify.database import driver_url_and_arguments
-from crowdify.migrations import alembic_config, upgrade_to_head
-from crowdify.models import Base
+from crowdify.persistence.database import driver_url_and_arguments
+from crowdify.persistence.migrations import alembic_config, upgrade_to_head
+from crowdify.persistence.models import Base
 from local.postgres import create_database, drop_database, test_server_url
 
 

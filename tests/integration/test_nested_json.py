@@ -1,6 +1,6 @@
 """Bodies nested a thousand levels deep: a clear 4xx and one log line on every JSON route, never a RecursionError.
 
-The user and admin routes read their bodies through the resolver (crowdify.api); the webhook reads its own, and
+The user and admin routes read their bodies through the resolver (crowdify.http.api); the webhook reads its own, and
 only once its signature holds.
 """
 
@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 from sqlalchemy import text
 
-from crowdify.database import engine
-from crowdify.untrusted_json import MAX_NESTING
+from crowdify.http.untrusted_json import MAX_NESTING
+from crowdify.persistence.database import engine
 from tests.support.api_gateway import call
 from tests.support.identities import Identity
 from tests.support.orders import create_event, create_pending_order
@@ -34,7 +34,7 @@ def rows(table: str) -> int:
 
 
 def assert_one_warning_and_no_traceback(caplog: pytest.LogCaptureFixture, capfd: pytest.CaptureFixture) -> None:
-    refusals = [record for record in caplog.records if record.name == "crowdify.untrusted_json"]
+    refusals = [record for record in caplog.records if record.name == "crowdify.http.untrusted_json"]
     assert [(record.levelno, record.exc_info) for record in refusals] == [(logging.WARNING, None)]
     printed = capfd.readouterr()
     assert "Traceback" not in printed.out + printed.err
@@ -53,7 +53,7 @@ def test_a_deeply_nested_purchase_is_422_and_buys_nothing(
     )
     capfd.readouterr()
 
-    answer = call("create_purchase", "POST", "/api/v1/purchases", raw_body=body, token=buyer.token)
+    answer = call("post_purchases", "POST", "/api/v1/purchases", raw_body=body, token=buyer.token)
 
     assert answer.status == 422, answer.body
     assert answer.json() == {"detail": f"The JSON body is nested deeper than {MAX_NESTING} levels"}
@@ -68,7 +68,7 @@ def test_a_deeply_nested_body_on_an_admin_route_is_422_and_changes_nothing(
     capfd.readouterr()
 
     answer = call(
-        "admin_order_confirm",
+        "post_admin_order_confirm",
         "POST",
         "/api/v1/admin/orders/{order_id}/confirm",
         {"order_id": str(order.id)},
@@ -85,7 +85,7 @@ def test_a_deeply_nested_body_on_an_admin_route_is_422_and_changes_nothing(
 
 def post_nested_notification(headers: dict[str, str], depth: int) -> Any:
     return call(
-        "mercadopago_webhook",
+        "post_purchases_webhook",
         "POST",
         WEBHOOK,
         query={"data.id": "424242", "type": "payment"},
@@ -117,4 +117,4 @@ def test_an_unsigned_deeply_nested_notification_is_401_before_its_body_is_read(
 
     assert answer.status == 401, answer.body
     assert rows("payments") == 0
-    assert not [record for record in caplog.records if record.name == "crowdify.untrusted_json"]
+    assert not [record for record in caplog.records if record.name == "crowdify.http.untrusted_json"]

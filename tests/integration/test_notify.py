@@ -15,14 +15,14 @@ import pytest
 import zxingcpp
 from sqlalchemy import select, text
 
-from crowdify.backend_tokens import DOWNLOAD_TOKEN, decode_backend_token
-from crowdify.database import engine
-from crowdify.models import Order
-from crowdify.order_payments import cancel_tickets, complete_order
-from crowdify.outbox import enqueue_paid_order
-from crowdify.qr_tokens import keyring_from_settings
-from crowdify.sessions import db_session
-from crowdify.settings import get_settings
+from crowdify.auth.backend_tokens import DOWNLOAD_TOKEN, decode_backend_token
+from crowdify.auth.qr_tokens import keyring_from_settings
+from crowdify.config.settings import get_settings
+from crowdify.domain.order_payments import cancel_tickets, complete_order
+from crowdify.domain.outbox import enqueue_paid_order
+from crowdify.persistence.database import engine
+from crowdify.persistence.models import Order
+from crowdify.persistence.sessions import db_session
 from local.sendgrid_emulator import SendGridEmulator
 from tests.support.identities import Identity
 from tests.support.notify import run_notify, sqs_records
@@ -204,7 +204,7 @@ def test_a_batch_whose_every_record_fails_reports_each_record(buyer: Identity, s
 def test_s3_failing_fails_the_record_and_sends_nothing(
     buyer: Identity, sendgrid: SendGridEmulator, aws_resources: AwsResources, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from crowdify.settings import reset_settings
+    from crowdify.config.settings import reset_settings
 
     _, body = paid_order(buyer)
     monkeypatch.setenv("TICKETS_BUCKET", "no-such-bucket")
@@ -252,7 +252,7 @@ def test_cancelled_tickets_are_left_out_and_a_refunded_order_is_not_emailed(
 
 
 def test_english_texts(buyer: Identity, sendgrid: SendGridEmulator, monkeypatch: pytest.MonkeyPatch) -> None:
-    from crowdify.settings import reset_settings
+    from crowdify.config.settings import reset_settings
 
     monkeypatch.setenv("EMAIL_LANGUAGE", "en")
     reset_settings()

@@ -9,11 +9,11 @@ import uuid
 import pytest
 from sqlalchemy import text
 
-from crowdify import paid_orders_queue
-from crowdify.database import engine
-from crowdify.outbox import enqueue_paid_order, publish_after_commit, relay_unpublished
-from crowdify.sessions import db_session
-from crowdify.settings import reset_settings
+from crowdify.adapters import paid_orders_queue
+from crowdify.config.settings import reset_settings
+from crowdify.domain.outbox import enqueue_paid_order, publish_after_commit, relay_unpublished
+from crowdify.persistence.database import engine
+from crowdify.persistence.sessions import db_session
 from tests.support.api_gateway import LambdaContext
 from tests.support.identities import Identity
 from tests.support.orders import create_event, create_pending_order
@@ -34,7 +34,7 @@ def outbox_rows() -> list[dict]:
 
 
 def run_relay() -> dict:
-    from outbox_relay import lambda_handler
+    from scheduled_outbox_relay import lambda_handler
 
     return lambda_handler({"detail-type": "Scheduled Event", "detail": {}}, LambdaContext(function_name="relay"))
 

@@ -8,15 +8,15 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from crowdify.errors import DependencyUnavailable, InvalidRequest, NotFound
-from crowdify.payments import (
+from crowdify.adapters.mercadopago_client import (
     Checkout,
     CheckoutItem,
     CheckoutRequest,
     MercadoPagoGateway,
     payments,
 )
-from crowdify.settings import Settings, reset_settings
+from crowdify.config.settings import Settings, reset_settings
+from crowdify.core.errors import DependencyUnavailable, InvalidRequest, NotFound
 from local.mercadopago_emulator import MercadoPagoEmulator
 from tests.support.mercadopago import emulator_call, mercadopago_settings
 

@@ -1,5 +1,5 @@
-"""The door's pg8000 connection (crowdify.pg_connection) against real Postgres: a kept connection that died is
-replaced without the caller noticing, a connection lost mid-transaction is a 503 that is not retried and leaves
+"""The door's pg8000 connection (crowdify.persistence.pg_connection) against real Postgres: a kept connection that died
+is replaced without the caller noticing, a connection lost mid-transaction is a 503 that is not retried and leaves
 nothing written, bad values are 422s, an unreachable database is a 503."""
 
 from __future__ import annotations
@@ -16,11 +16,11 @@ import pytest
 from pg8000.exceptions import DatabaseError
 from sqlalchemy import event
 
-from crowdify import pg_connection
-from crowdify.database import dispose_engine, engine, statements_transaction
-from crowdify.errors import DependencyUnavailable, InvalidRequest
-from crowdify.pg_connection import open_connection, statements_sent, transaction
-from crowdify.settings import reset_settings
+from crowdify.config.settings import reset_settings
+from crowdify.core.errors import DependencyUnavailable, InvalidRequest
+from crowdify.persistence import pg_connection
+from crowdify.persistence.database import dispose_engine, engine, statements_transaction
+from crowdify.persistence.pg_connection import open_connection, statements_sent, transaction
 from tests.support.api_gateway import call
 from tests.support.faults import TcpProxy
 from tests.support.identities import Identity
@@ -171,7 +171,7 @@ def test_a_prepared_statement_a_schema_change_broke_fails_once_then_a_fresh_conn
 def test_a_nul_character_in_a_scan_is_a_422_and_nothing_is_logged(scanner: Identity) -> None:
     ticket = issue_tickets(1).tickets[0]
     body = {"qr_signature": ticket.qr_signature, "inspector_id": "puerta\x00norte"}
-    response = call("validate_ticket", "POST", "/api/v1/tickets/validate", body=body, token=scanner.token)
+    response = call("post_tickets_validate", "POST", "/api/v1/tickets/validate", body=body, token=scanner.token)
     assert response.status == 422
     assert response.json() == {"detail": "A value in the request cannot be stored"}
     assert checkin_rows() == []

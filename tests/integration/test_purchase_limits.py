@@ -16,10 +16,10 @@ import pytest
 from purchase_schemas import PurchaseRequest
 from purchases import purchase
 
-from crowdify.auth import Caller
-from crowdify.database import dispose_engine
-from crowdify.errors import PurchaseLimitReached
-from crowdify.settings import reset_settings
+from crowdify.auth.callers import Caller
+from crowdify.config.settings import reset_settings
+from crowdify.core.errors import PurchaseLimitReached
+from crowdify.persistence.database import dispose_engine
 from local.mercadopago_emulator import MercadoPagoEmulator
 from tests.support.api_gateway import call
 from tests.support.identities import Identity, create_identity
@@ -80,7 +80,7 @@ def test_the_event_shows_its_limit_and_an_update_sets_or_removes_it(admin: Ident
 
     def update(body: dict[str, Any]) -> Any:
         answer = call(
-            "update_event", "PUT", "/api/v1/events/{event_id}", {"event_id": event["id"]}, body=body, token=admin.token
+            "put_event", "PUT", "/api/v1/events/{event_id}", {"event_id": event["id"]}, body=body, token=admin.token
         )
         assert answer.status == 200, answer.body
         return answer.json()["max_tickets_per_buyer"]
@@ -89,7 +89,7 @@ def test_the_event_shows_its_limit_and_an_update_sets_or_removes_it(admin: Ident
     assert update({"max_tickets_per_buyer": 6}) == 6
     assert update({"max_tickets_per_buyer": None}) is None
     refused = call(
-        "update_event",
+        "put_event",
         "PUT",
         "/api/v1/events/{event_id}",
         {"event_id": event["id"]},
@@ -123,7 +123,7 @@ def test_cancelled_expired_and_refunded_seats_stop_counting(
     event = create_event(admin, max_tickets_per_buyer=2)
     cancelled = buy(buyer, purchase_body(buyer, event["id"], seats(2))).json()["order_id"]
     cancel = call(
-        "cancel_purchase",
+        "post_purchase_cancel",
         "POST",
         "/api/v1/purchases/{order_id}/cancel",
         {"order_id": cancelled},

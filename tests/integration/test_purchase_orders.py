@@ -11,8 +11,8 @@ import pytest
 import requests
 from moto import mock_aws
 
-from crowdify.backend_tokens import issue_download_token
-from crowdify.settings import get_settings
+from crowdify.auth.backend_tokens import issue_download_token
+from crowdify.config.settings import get_settings
 from local.mercadopago_emulator import MercadoPagoEmulator
 from tests.support.api_gateway import HttpResponse, call
 from tests.support.identities import Identity
@@ -43,7 +43,7 @@ def order(checkout: MercadoPagoEmulator, admin: Identity, buyer: Identity) -> di
 
 
 def status_of(order_id: str, token: str | None) -> HttpResponse:
-    return call("order_status", "GET", STATUS, {"order_id": order_id}, token=token)
+    return call("get_purchase_status", "GET", STATUS, {"order_id": order_id}, token=token)
 
 
 def test_order_status_role_matrix(
@@ -77,24 +77,25 @@ def test_the_owner_cancels_a_pending_order_and_its_seats_come_back(
 ) -> None:
     assert held_seats(order["event"]["id"]) == 2
     assert (
-        call("cancel_purchase", "POST", CANCEL, {"order_id": order["order_id"]}, token=other_buyer.token).status == 404
+        call("post_purchase_cancel", "POST", CANCEL, {"order_id": order["order_id"]}, token=other_buyer.token).status
+        == 404
     )
-    assert call("cancel_purchase", "POST", CANCEL, {"order_id": order["order_id"]}).status == 401
+    assert call("post_purchase_cancel", "POST", CANCEL, {"order_id": order["order_id"]}).status == 401
 
-    cancelled = call("cancel_purchase", "POST", CANCEL, {"order_id": order["order_id"]}, token=buyer.token)
+    cancelled = call("post_purchase_cancel", "POST", CANCEL, {"order_id": order["order_id"]}, token=buyer.token)
 
     assert cancelled.status == 200 and cancelled.json()["status"] == "cancelled"
     assert held_seats(order["event"]["id"]) == 0
     assert scalar("SELECT seats_claimed FROM events WHERE id = :id", id=order["event"]["id"]) == 0
     assert scalar("SELECT cancelled_at IS NOT NULL FROM orders WHERE id = :id", id=order["order_id"])
-    again = call("cancel_purchase", "POST", CANCEL, {"order_id": order["order_id"]}, token=buyer.token)
+    again = call("post_purchase_cancel", "POST", CANCEL, {"order_id": order["order_id"]}, token=buyer.token)
     assert again.status == 409 and "cancelled" in again.json()["detail"]
 
 
 def test_a_paid_order_cannot_be_cancelled_by_the_buyer(order: dict[str, Any], buyer: Identity) -> None:
     complete_with_tickets(order["order_id"])
 
-    response = call("cancel_purchase", "POST", CANCEL, {"order_id": order["order_id"]}, token=buyer.token)
+    response = call("post_purchase_cancel", "POST", CANCEL, {"order_id": order["order_id"]}, token=buyer.token)
 
     assert response.status == 409
     assert scalar("SELECT status FROM orders") == "completed"
@@ -104,10 +105,12 @@ def test_user_tickets_lists_the_buyers_tickets_with_their_event(
     order: dict[str, Any], buyer: Identity, other_buyer: Identity, admin: Identity
 ) -> None:
     path = {"user_id": str(buyer.user_id)}
-    assert call("user_tickets", "GET", USER_TICKETS, path, token=buyer.token).json() == [], "no tickets before payment"
+    assert call("get_tickets_user", "GET", USER_TICKETS, path, token=buyer.token).json() == [], (
+        "no tickets before payment"
+    )
     complete_with_tickets(order["order_id"])
 
-    mine = call("user_tickets", "GET", USER_TICKETS, path, token=buyer.token)
+    mine = call("get_tickets_user", "GET", USER_TICKETS, path, token=buyer.token)
 
     assert mine.status == 200, mine.body
     tickets = mine.json()
@@ -129,33 +132,33 @@ def test_user_tickets_lists_the_buyers_tickets_with_their_event(
         "starts_at": "2030-07-01T20:00:00-04:00",
         "location_text": "Parque O'Higgins",
     }
-    assert len(call("user_tickets", "GET", USER_TICKETS, path, token=admin.token).json()) == 2
-    assert call("user_tickets", "GET", USER_TICKETS, path, token=other_buyer.token).status == 404
-    assert call("user_tickets", "GET", USER_TICKETS, path).status == 401
+    assert len(call("get_tickets_user", "GET", USER_TICKETS, path, token=admin.token).json()) == 2
+    assert call("get_tickets_user", "GET", USER_TICKETS, path, token=other_buyer.token).status == 404
+    assert call("get_tickets_user", "GET", USER_TICKETS, path).status == 401
     other_path = {"user_id": str(other_buyer.user_id)}
-    assert call("user_tickets", "GET", USER_TICKETS, other_path, token=other_buyer.token).json() == []
+    assert call("get_tickets_user", "GET", USER_TICKETS, other_path, token=other_buyer.token).json() == []
 
 
 @pytest.fixture
 def tickets_bucket(monkeypatch: pytest.MonkeyPatch) -> Any:
-    import ticket_pdf_download
+    import get_purchase_tickets_pdf
 
-    from crowdify.settings import reset_settings
+    from crowdify.config.settings import reset_settings
 
     monkeypatch.setenv("TICKETS_BUCKET", "crowdify-test-tickets")
     reset_settings()
     with mock_aws():
-        ticket_pdf_download._s3.cache_clear()
+        get_purchase_tickets_pdf._s3.cache_clear()
         s3 = boto3.client("s3", region_name="us-east-1")
         s3.create_bucket(Bucket="crowdify-test-tickets")
         yield s3
-    ticket_pdf_download._s3.cache_clear()
+    get_purchase_tickets_pdf._s3.cache_clear()
     monkeypatch.undo()
     reset_settings()
 
 
 def pdf(order_id: str, token: str | None = None, query: dict[str, str] | None = None) -> HttpResponse:
-    return call("ticket_pdf_download", "GET", TICKETS_PDF, {"order_id": order_id}, token=token, query=query)
+    return call("get_purchase_tickets_pdf", "GET", TICKETS_PDF, {"order_id": order_id}, token=token, query=query)
 
 
 def test_tickets_pdf_redirects_to_a_fresh_presigned_url(

@@ -7,8 +7,8 @@ from typing import Any
 
 from sqlalchemy.event import listen, remove
 
-from crowdify.database import engine
-from crowdify.pg_connection import statements_sent
+from crowdify.persistence.database import engine
+from crowdify.persistence.pg_connection import statements_sent
 from local.mercadopago_emulator import MercadoPagoEmulator
 from tests.support.api_gateway import call
 from tests.support.identities import Identity
@@ -285,7 +285,7 @@ def test_cancelled_draft_and_unknown_events_sell_nothing(
 ) -> None:
     cancelled = create_event(admin)
     call(
-        "update_event",
+        "put_event",
         "PUT",
         "/api/v1/events/{event_id}",
         {"event_id": cancelled["id"]},
@@ -307,10 +307,10 @@ def test_only_an_admin_may_buy_for_another_user(
 
     refused = buy(buyer, purchase_body(other_buyer, event["id"]))
     on_behalf = call(
-        "create_purchase", "POST", PURCHASES, body=purchase_body(other_buyer, event["id"]), token=admin.token
+        "post_purchases", "POST", PURCHASES, body=purchase_body(other_buyer, event["id"]), token=admin.token
     )
     nobody = call(
-        "create_purchase",
+        "post_purchases",
         "POST",
         PURCHASES,
         body=purchase_body(other_buyer, event["id"]) | {"user_id": str(uuid.uuid4())},
@@ -329,8 +329,8 @@ def test_scanner_devices_and_anonymous_callers_cannot_buy(
     event = create_event(admin)
     device_token = _device_token(admin, event["id"])
 
-    as_device = call("create_purchase", "POST", PURCHASES, body=purchase_body(buyer, event["id"]), token=device_token)
-    anonymous = call("create_purchase", "POST", PURCHASES, body=purchase_body(buyer, event["id"]))
+    as_device = call("post_purchases", "POST", PURCHASES, body=purchase_body(buyer, event["id"]), token=device_token)
+    anonymous = call("post_purchases", "POST", PURCHASES, body=purchase_body(buyer, event["id"]))
 
     assert as_device.status == 403
     assert anonymous.status == 401
@@ -348,8 +348,8 @@ def test_a_malformed_body_is_a_422_in_the_old_shape(checkout: MercadoPagoEmulato
 
 
 def _device_token(admin: Identity, event_id: str) -> str:
-    from crowdify.backend_tokens import issue_device_token
-    from crowdify.settings import get_settings
+    from crowdify.auth.backend_tokens import issue_device_token
+    from crowdify.config.settings import get_settings
 
     device_id = uuid.uuid4()
     execute(

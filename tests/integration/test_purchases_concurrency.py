@@ -15,10 +15,10 @@ import pytest
 from purchase_schemas import PurchaseRequest
 from purchases import purchase
 
-from crowdify.auth import Caller
-from crowdify.database import dispose_engine
-from crowdify.errors import SoldOut
-from crowdify.settings import reset_settings
+from crowdify.auth.callers import Caller
+from crowdify.config.settings import reset_settings
+from crowdify.core.errors import SoldOut
+from crowdify.persistence.database import dispose_engine
 from local.mercadopago_emulator import MercadoPagoEmulator
 from tests.support.identities import Identity, create_identity
 from tests.support.purchases import (
@@ -35,8 +35,8 @@ from tests.support.purchases import (
 )
 
 RACERS = 60
-# Per pool: the process keeps up to this many pg8000 connections (crowdify.pg_connection, the usual path) and as
-# many in the engine's pool (the exact recount), and both must fit under the server's 100 connections.
+# Per pool: the process keeps up to this many pg8000 connections (crowdify.persistence.pg_connection, the usual path)
+# and as many in the engine's pool (the exact recount), and both must fit under the server's 100 connections.
 POOL_SIZE = 30
 
 

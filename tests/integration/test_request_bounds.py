@@ -96,7 +96,7 @@ def test_capacity_available_is_a_number_never_a_free_form_value(admin: Identity)
     event = create_event(admin)
 
     answer = call(
-        "update_event",
+        "put_event",
         "PUT",
         "/api/v1/events/{event_id}",
         {"event_id": event["id"]},

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import text
 
-from crowdify.database import engine
+from crowdify.persistence.database import engine
 from tests.support.api_gateway import call
 from tests.support.identities import Identity
 
@@ -20,7 +20,7 @@ def events_count() -> int:
 def test_a_body_that_is_not_json_is_415(admin: Identity) -> None:
     for content_type in ("text/plain", "multipart/form-data", "application/x-www-form-urlencoded"):
         response = call(
-            "create_event",
+            "post_events",
             "POST",
             EVENTS,
             raw_body=EVENT_BODY,
@@ -34,7 +34,7 @@ def test_a_body_that_is_not_json_is_415(admin: Identity) -> None:
 
 def test_json_with_a_charset_or_no_content_type_is_accepted(admin: Identity) -> None:
     charset = call(
-        "create_event",
+        "post_events",
         "POST",
         EVENTS,
         raw_body=EVENT_BODY,
@@ -45,21 +45,21 @@ def test_json_with_a_charset_or_no_content_type_is_accepted(admin: Identity) -> 
 
 
 def test_a_body_that_is_not_utf8_is_422(admin: Identity) -> None:
-    response = call("create_event", "POST", EVENTS, raw_body=b"\xff\xfe{\x00", token=admin.token)
+    response = call("post_events", "POST", EVENTS, raw_body=b"\xff\xfe{\x00", token=admin.token)
     assert response.status == 422 and response.json() == {"detail": "The body is not UTF-8 JSON"}
 
 
 def test_a_nul_character_postgres_cannot_store_is_422(admin: Identity) -> None:
-    response = call("list_events", "GET", EVENTS, query={"search": "rock\x00roll"})
+    response = call("get_events", "GET", EVENTS, query={"search": "rock\x00roll"})
     assert response.status == 422 and response.json() == {"detail": "A value in the request cannot be stored"}
-    created = call("create_event", "POST", EVENTS, raw_body=EVENT_BODY.replace('"E"', '"E\\u0000"'), token=admin.token)
+    created = call("post_events", "POST", EVENTS, raw_body=EVENT_BODY.replace('"E"', '"E\\u0000"'), token=admin.token)
     assert created.status == 422
     assert events_count() == 0
 
 
 def test_an_address_mail_providers_refuse_is_422(admin: Identity) -> None:
     response = call(
-        "notification_test_email",
+        "post_notifications_test_email",
         "POST",
         "/api/v1/notifications/test-email",
         query={"to_email": "(@0"},

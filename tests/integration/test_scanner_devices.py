@@ -9,8 +9,8 @@ import jwt
 import pytest
 from sqlalchemy import text
 
-from crowdify.database import engine
-from crowdify.settings import get_settings
+from crowdify.config.settings import get_settings
+from crowdify.persistence.database import engine
 from tests.support.api_gateway import HttpResponse, call
 from tests.support.identities import Identity, create_identity
 from tests.support.tickets import create_event
@@ -20,15 +20,15 @@ DEVICE = "/api/v1/admin/scanner-devices/{device_id}"
 
 
 def create(token: str | None, body: dict) -> HttpResponse:
-    return call("create_scanner_device", "POST", DEVICES, body=body, token=token)
+    return call("post_admin_scanner_devices", "POST", DEVICES, body=body, token=token)
 
 
 def listing(token: str | None, **query: str) -> HttpResponse:
-    return call("list_scanner_devices", "GET", DEVICES, token=token, query=query or None)
+    return call("get_admin_scanner_devices", "GET", DEVICES, token=token, query=query or None)
 
 
 def revoke(token: str | None, device_id: uuid.UUID | str) -> HttpResponse:
-    return call("revoke_scanner_device", "DELETE", DEVICE, {"device_id": str(device_id)}, token=token)
+    return call("delete_admin_scanner_device", "DELETE", DEVICE, {"device_id": str(device_id)}, token=token)
 
 
 @pytest.mark.parametrize("role", ["coordinator", "admin"])

@@ -1,12 +1,12 @@
-"""crowdify.database changes two things inside its libraries; each test here fails when the library changes under
-the patch, so an upgrade cannot silently turn it into dead code (or worse, half of one)."""
+"""crowdify.persistence.database changes two things inside its libraries; each test here fails when the library changes
+under the patch, so an upgrade cannot silently turn it into dead code (or worse, half of one)."""
 
 from __future__ import annotations
 
 import pg8000.legacy
 from sqlalchemy import text
 
-from crowdify import database
+from crowdify.persistence import database
 
 
 def test_pg8000_still_rewrites_placeholders_through_the_function_we_remember(db: str) -> None:

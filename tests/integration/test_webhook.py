@@ -9,10 +9,10 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import func, select, text
 
-from crowdify.database import engine
-from crowdify.models import OutboxMessage, Payment, Refund, Ticket
-from crowdify.qr_tokens import keyring_from_settings
-from crowdify.settings import get_settings
+from crowdify.auth.qr_tokens import keyring_from_settings
+from crowdify.config.settings import get_settings
+from crowdify.persistence.database import engine
+from crowdify.persistence.models import OutboxMessage, Payment, Refund, Ticket
 from tests.support.identities import Identity
 from tests.support.mercadopago import emulator_call
 from tests.support.orders import create_event, create_pending_order
@@ -33,14 +33,14 @@ def order_row(order_id: uuid.UUID) -> dict:
 
 
 def tickets_of(order_id: uuid.UUID) -> list[Ticket]:
-    from crowdify.sessions import db_session
+    from crowdify.persistence.sessions import db_session
 
     with db_session() as session:
         return list(session.scalars(select(Ticket).where(Ticket.order_id == order_id).order_by(Ticket.issued_at)))
 
 
 def count(model: type, **where: object) -> int:
-    from crowdify.sessions import db_session
+    from crowdify.persistence.sessions import db_session
 
     with db_session() as session:
         query = select(func.count()).select_from(model)
@@ -50,7 +50,7 @@ def count(model: type, **where: object) -> int:
 
 
 def payment_row(provider_payment_id: str) -> Payment:
-    from crowdify.sessions import db_session
+    from crowdify.persistence.sessions import db_session
 
     with db_session() as session:
         return session.scalars(select(Payment).where(Payment.provider_payment_id == provider_payment_id)).one()
@@ -144,7 +144,7 @@ def test_a_body_naming_another_payment_than_the_signed_query_is_refused(buyer: I
     from tests.support.api_gateway import call
 
     answer = call(
-        "mercadopago_webhook",
+        "post_purchases_webhook",
         "POST",
         "/api/v1/purchases/webhook",
         query={"data.id": "1", "type": "payment"},
@@ -199,7 +199,7 @@ def test_a_payment_that_does_not_match_its_order_is_recorded_refunded_once_and_n
 
 
 def test_concurrent_deliveries_of_a_mismatched_payment_refund_it_once(buyer: Identity, mercadopago) -> None:
-    from crowdify.payment_settlement import settle_payment
+    from crowdify.domain.payment_settlement import settle_payment
 
     order = create_pending_order(create_event(), buyer.user_id)
     payment_id = create_payment(mercadopago, order.id, order.total + 1)
@@ -308,7 +308,7 @@ def test_mercadopago_down_answers_5xx_so_mercadopago_retries(buyer: Identity, me
 def test_five_concurrent_deliveries_of_one_approval_complete_the_order_once(
     buyer: Identity, mercadopago, aws_resources
 ) -> None:
-    from crowdify.payment_settlement import settle_payment
+    from crowdify.domain.payment_settlement import settle_payment
 
     order = create_pending_order(create_event(), buyer.user_id, attendees=4)
     payment_id = create_payment(mercadopago, order.id, order.total)
@@ -370,10 +370,10 @@ def test_a_second_approved_payment_is_refunded_as_a_duplicate_and_changes_nothin
 def test_a_refund_that_fails_after_the_commit_is_made_by_the_redelivery_and_only_once(
     buyer: Identity, mercadopago
 ) -> None:
-    from crowdify.errors import DependencyUnavailable
-    from crowdify.order_payments import apply_payment, perform_refunds
-    from crowdify.payments import payments
-    from crowdify.sessions import db_session
+    from crowdify.adapters.mercadopago_client import payments
+    from crowdify.core.errors import DependencyUnavailable
+    from crowdify.domain.order_payments import apply_payment, perform_refunds
+    from crowdify.persistence.sessions import db_session
 
     order = create_pending_order(create_event(), buyer.user_id)
     first_id = create_payment(mercadopago, order.id, order.total)
@@ -397,7 +397,7 @@ def test_a_refund_that_fails_after_the_commit_is_made_by_the_redelivery_and_only
 
 
 def _refund_of(provider_payment_id: str) -> Refund:
-    from crowdify.sessions import db_session
+    from crowdify.persistence.sessions import db_session
 
     with db_session() as session:
         return session.scalars(select(Refund).where(Refund.provider_payment_id == provider_payment_id)).one()
@@ -426,8 +426,8 @@ def test_a_refund_or_chargeback_of_the_orders_payment_cancels_every_ticket(
 
 
 def test_a_partial_refund_cancels_only_the_tickets_it_names(buyer: Identity, mercadopago) -> None:
-    from crowdify.payments import payments
-    from crowdify.sessions import db_session
+    from crowdify.adapters.mercadopago_client import payments
+    from crowdify.persistence.sessions import db_session
 
     event = create_event()
     order = create_pending_order(event, buyer.user_id, attendees=3)
@@ -461,9 +461,9 @@ def test_a_partial_refund_cancels_only_the_tickets_it_names(buyer: Identity, mer
 def test_out_of_order_and_stale_notifications_change_nothing(buyer: Identity) -> None:
     from datetime import UTC, datetime
 
-    from crowdify.order_payments import apply_payment
-    from crowdify.payments import Payment as MercadoPagoPayment
-    from crowdify.sessions import db_session
+    from crowdify.adapters.mercadopago_client import Payment as MercadoPagoPayment
+    from crowdify.domain.order_payments import apply_payment
+    from crowdify.persistence.sessions import db_session
 
     order = create_pending_order(create_event(), buyer.user_id)
 
@@ -569,9 +569,9 @@ def test_concurrent_applications_of_one_approval_issue_one_set_of_tickets(buyer:
     """The domain alone, so every thread reaches the database at once (no HTTP call to spread them out)."""
     from datetime import UTC, datetime
 
-    from crowdify.order_payments import apply_payment
-    from crowdify.payments import Payment as MercadoPagoPayment
-    from crowdify.sessions import db_session
+    from crowdify.adapters.mercadopago_client import Payment as MercadoPagoPayment
+    from crowdify.domain.order_payments import apply_payment
+    from crowdify.persistence.sessions import db_session
 
     order = create_pending_order(create_event(), buyer.user_id, attendees=3)
     payment = MercadoPagoPayment(

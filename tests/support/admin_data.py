@@ -23,7 +23,7 @@ from typing import Any
 
 from sqlalchemy import select
 
-from crowdify.models import (
+from crowdify.persistence.models import (
     Attendee,
     CheckIn,
     Event,
@@ -35,7 +35,7 @@ from crowdify.models import (
     TicketType,
     User,
 )
-from crowdify.sessions import db_session
+from crowdify.persistence.sessions import db_session
 
 A1_PAID = datetime(2026, 3, 10, 2, 30, tzinfo=UTC)
 A2_PAID = datetime(2026, 3, 10, 15, 0, tzinfo=UTC)

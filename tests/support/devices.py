@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import text
 
-from crowdify.database import engine
+from crowdify.persistence.database import engine
 from tests.support.api_gateway import call
 from tests.support.identities import Identity
 
@@ -22,7 +22,7 @@ class Device:
 
 def issue_device(issuer: Identity, *event_ids: uuid.UUID, name: str = "Puerta 1", **expiry: object) -> Device:
     body = {"name": name, "event_ids": [str(event_id) for event_id in event_ids], **expiry}
-    response = call("create_scanner_device", "POST", DEVICES, body=body, token=issuer.token)
+    response = call("post_admin_scanner_devices", "POST", DEVICES, body=body, token=issuer.token)
     assert response.status == 201, response.body
     created = response.json()
     return Device(uuid.UUID(created["id"]), created["token"])

@@ -18,9 +18,9 @@ from moto.server import ThreadedMotoServer
 from sqlalchemy import Engine, event
 from sqlalchemy.engine import make_url
 
-from crowdify.database import dispose_engine
-from crowdify.pg_connection import on_statement
-from crowdify.settings import reset_settings
+from crowdify.config.settings import reset_settings
+from crowdify.persistence.database import dispose_engine
+from crowdify.persistence.pg_connection import on_statement
 
 LOCALHOST = "127.0.0.1"
 _CHUNK_BYTES = 65536
@@ -185,8 +185,8 @@ def proxy_stopped_at(
 
 @contextmanager
 def proxy_stopped_before_statement(proxy: TcpProxy, matches: Callable[[str], bool]) -> Iterator[None]:
-    """Stop `proxy` the moment crowdify.pg_connection is about to send a statement that `matches` (the purchase path
-    and the door run on it, not on the engine)."""
+    """Stop `proxy` the moment crowdify.persistence.pg_connection is about to send a statement that `matches` (the
+    purchase path and the door run on it, not on the engine)."""
 
     def stop(statement: str) -> None:
         if matches(statement):
@@ -255,14 +255,14 @@ class AwsEndpoint:
 
 def reset_aws_clients() -> None:
     """Forget the boto3 clients the functions cache per container (they were made for another endpoint)."""
-    import ready
+    import get_ready
     import ticket_storage
 
-    from crowdify import paid_orders_queue
+    from crowdify.adapters import paid_orders_queue
 
     paid_orders_queue.reset_client()
     ticket_storage.reset_client()
-    ready._aws_client.cache_clear()
+    get_ready._aws_client.cache_clear()
 
 
 @pytest.fixture

@@ -8,9 +8,9 @@ from dataclasses import dataclass
 import pytest
 from sqlalchemy import text
 
-from crowdify.backend_tokens import issue_user_token
-from crowdify.database import engine
-from crowdify.settings import get_settings
+from crowdify.auth.backend_tokens import issue_user_token
+from crowdify.config.settings import get_settings
+from crowdify.persistence.database import engine
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from crowdify.settings import Settings
+from crowdify.config.settings import Settings
 from local.mercadopago_emulator import MercadoPagoEmulator
 
 MERCADOPAGO_TEST_ACCESS_TOKEN = "test-mp-token"

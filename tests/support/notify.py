@@ -29,7 +29,7 @@ def sqs_records(*bodies: str) -> list[dict[str, Any]]:
 
 def run_notify(*records: dict[str, Any]) -> list[str]:
     """One invocation of the notify function with these records; the message ids it reported as failed."""
-    from send_tickets import lambda_handler
+    from queue_send_tickets import lambda_handler
 
-    result = lambda_handler({"Records": list(records)}, LambdaContext(function_name="send_tickets"))
+    result = lambda_handler({"Records": list(records)}, LambdaContext(function_name="queue_send_tickets"))
     return [failure["itemIdentifier"] for failure in result["batchItemFailures"]]

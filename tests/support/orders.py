@@ -1,6 +1,6 @@
 """Test data for payment tests: an event with a ticket type, and pending orders with items and attendees.
 
-Orders are built with the ORM and their seats claimed through crowdify.seat_holds, as a purchase holds them, so
+Orders are built with the ORM and their seats claimed through crowdify.domain.seat_holds, as a purchase holds them, so
 capacity figures and claim counters agree with what the purchase service would have written.
 """
 
@@ -13,9 +13,9 @@ from decimal import Decimal
 
 from sqlalchemy import select
 
-from crowdify.models import Attendee, Event, Order, OrderItem, Organizer, TicketType
-from crowdify.seat_holds import claim
-from crowdify.sessions import db_session
+from crowdify.domain.seat_holds import claim
+from crowdify.persistence.models import Attendee, Event, Order, OrderItem, Organizer, TicketType
+from crowdify.persistence.sessions import db_session
 
 
 @dataclass(frozen=True)

@@ -12,10 +12,10 @@ from typing import Any
 
 import pytest
 
-from crowdify import paid_orders_queue
-from crowdify.payments import payments
-from crowdify.settings import reset_settings
-from crowdify.webhook_signature import sign
+from crowdify.adapters import paid_orders_queue
+from crowdify.adapters.mercadopago_client import payments
+from crowdify.auth.webhook_signature import sign
+from crowdify.config.settings import reset_settings
 from local.mercadopago_emulator import MercadoPagoEmulator
 from local.sendgrid_emulator import SendGridEmulator
 from tests.support.api_gateway import HttpResponse, call
@@ -132,7 +132,7 @@ def signature_headers(
 def post_notification(payment_id: str, headers: dict[str, str] | None = None, topic: str = "payment") -> HttpResponse:
     """POST the webhook like MercadoPago: data.id and type in the query string and the body; signed by default."""
     return call(
-        "mercadopago_webhook",
+        "post_purchases_webhook",
         "POST",
         WEBHOOK,
         query={"source_news": "webhooks", "data.id": payment_id, "type": topic},

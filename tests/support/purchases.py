@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from sqlalchemy import text
 
-from crowdify.database import engine
+from crowdify.persistence.database import engine
 from local.mercadopago_emulator import MercadoPagoEmulator
 from tests.support.api_gateway import HttpResponse, call
 from tests.support.identities import Identity
@@ -33,7 +33,7 @@ def create_event(admin: Identity, **overrides: Any) -> dict[str, Any]:
         "services": [{"name": "Estacionamiento", "price": 2500, "stock_total": 5}],
     }
     body.update(overrides)
-    created = call("create_event", "POST", "/api/v1/events", body=body, token=admin.token)
+    created = call("post_events", "POST", "/api/v1/events", body=body, token=admin.token)
     assert created.status == 201, created.body
     return created.json()
 
@@ -41,7 +41,7 @@ def create_event(admin: Identity, **overrides: Any) -> dict[str, Any]:
 def create_ticket_type(admin: Identity, event_id: str, **fields: Any) -> dict[str, Any]:
     body = {"name": "VIP", "price": 50000, **fields}
     created = call(
-        "create_ticket_type",
+        "post_event_ticket_types",
         "POST",
         "/api/v1/events/{event_id}/ticket-types",
         {"event_id": event_id},
@@ -66,7 +66,7 @@ def purchase_body(buyer: Identity, event_id: str, attendees: list[dict[str, Any]
 
 
 def buy(buyer: Identity, body: dict[str, Any], headers: dict[str, str] | None = None) -> HttpResponse:
-    return call("create_purchase", "POST", PURCHASES, body=body, token=buyer.token, headers=headers)
+    return call("post_purchases", "POST", PURCHASES, body=body, token=buyer.token, headers=headers)
 
 
 def scalar(sql: str, **parameters: Any) -> Any:
@@ -86,7 +86,7 @@ def rows(sql: str, **parameters: Any) -> list[Any]:
 
 
 def held_seats(event_id: str | uuid.UUID) -> int:
-    """Seats of live holds plus seats sold, as crowdify.capacity counts them."""
+    """Seats of live holds plus seats sold, as crowdify.domain.capacity counts them."""
     return scalar(
         """
         SELECT (SELECT coalesce(sum(oi.quantity), 0) FROM order_items oi JOIN orders o ON o.id = oi.order_id
@@ -117,7 +117,7 @@ def complete_with_tickets(order_id: str | uuid.UUID) -> None:
 
 
 def claims_are_exact(event_id: str | uuid.UUID) -> bool:
-    """The claim counters equal sold seats plus every pending order's seats (crowdify.seat_holds)."""
+    """The claim counters equal sold seats plus every pending order's seats (crowdify.domain.seat_holds)."""
     return scalar(
         """
         SELECT e.seats_claimed = (SELECT count(*) FROM tickets t WHERE t.event_id = e.id AND t.status <> 'cancelled')

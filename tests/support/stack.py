@@ -169,8 +169,8 @@ def token_for(stack: dict[str, Any], role: str, email: str | None = None) -> str
 
 def user_tokens(stack: dict[str, Any], emails: list[str], role: str = "user") -> list[str]:
     """Backend JWTs for many users at once, made as `local.token` makes them but without a process per user."""
-    from crowdify.backend_tokens import issue_user_token
-    from crowdify.users import set_role_by_email
+    from crowdify.auth.backend_tokens import issue_user_token
+    from crowdify.auth.users import set_role_by_email
 
     secret = stack["secrets"]["JWT_SECRET"]
     return [issue_user_token(set_role_by_email(stack["database_url"], email, role), secret) for email in emails]

@@ -12,11 +12,11 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import text
 
-from crowdify.database import engine
-from crowdify.models import Attendee, Order, OrderItem, Ticket, TicketType, User
-from crowdify.qr_tokens import keyring_from_settings
-from crowdify.sessions import db_session
-from crowdify.settings import get_settings
+from crowdify.auth.qr_tokens import keyring_from_settings
+from crowdify.config.settings import get_settings
+from crowdify.persistence.database import engine
+from crowdify.persistence.models import Attendee, Order, OrderItem, Ticket, TicketType, User
+from crowdify.persistence.sessions import db_session
 from tests.support import orders
 
 

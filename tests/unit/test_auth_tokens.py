@@ -15,10 +15,10 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
-from crowdify import backend_tokens
-from crowdify.auth import bearer_token, verify_token
-from crowdify.errors import NotAuthenticated
-from crowdify.settings import Settings
+from crowdify.auth import backend_tokens
+from crowdify.auth.callers import bearer_token, verify_token
+from crowdify.config.settings import Settings
+from crowdify.core.errors import NotAuthenticated
 
 JWT_SECRET = "unit-test-backend-secret-long-enough-32b"
 SUPABASE_SECRET = "unit-test-supabase-secret-long-enough-32"

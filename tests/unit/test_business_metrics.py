@@ -7,7 +7,7 @@ from decimal import Decimal
 
 import pytest
 
-from crowdify import business_metrics
+from crowdify.observability import business_metrics
 
 
 def emf_lines(output: str) -> list[dict]:

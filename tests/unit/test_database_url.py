@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import ssl
 
-from crowdify.database import driver_url_and_arguments
-from crowdify.database_url import connect_arguments
+from crowdify.persistence.database import driver_url_and_arguments
+from crowdify.persistence.database_url import connect_arguments
 
 
 def test_the_urls_parts_and_other_parameters_become_keyword_arguments() -> None:

@@ -17,7 +17,7 @@ for directory in sys.argv[1].split(":"):
     sys.path.insert(0, directory)
 for module in sys.argv[2].split(","):
     importlib.import_module(module)
-from crowdify.settings import get_settings
+from crowdify.config.settings import get_settings
 print("imported", len(sys.argv[2].split(",")), "settings read", get_settings.cache_info().currsize)
 """
 

@@ -9,7 +9,7 @@ from pathlib import Path
 from local.sam_template import load_template
 
 REPOSITORY = Path(__file__).resolve().parents[2]
-BUSINESS_METRICS = REPOSITORY / "layers" / "shared" / "crowdify" / "business_metrics.py"
+BUSINESS_METRICS = REPOSITORY / "layers" / "shared" / "crowdify" / "observability" / "business_metrics.py"
 
 
 def dashboard() -> dict:

@@ -3,7 +3,7 @@ from uuid import UUID, uuid4
 
 import pytest
 
-from crowdify.qr_tokens import (
+from crowdify.auth.qr_tokens import (
     TOKEN_LENGTH,
     InvalidQrToken,
     QrSigner,
@@ -11,7 +11,7 @@ from crowdify.qr_tokens import (
     generate_qr_secret,
     keyring_from_settings,
 )
-from crowdify.settings import Settings
+from crowdify.config.settings import Settings
 
 # The test vector of DESIGN.md, "QR tickets (contract)".
 VECTOR_SECRET = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8"

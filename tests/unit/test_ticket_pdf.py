@@ -7,7 +7,7 @@ import pypdfium2
 import pytest
 import zxingcpp
 
-from crowdify.qr_tokens import QrSigner, generate_qr_secret
+from crowdify.auth.qr_tokens import QrSigner, generate_qr_secret
 
 # functions/notify is a Lambda code folder, not a package: its modules import as top-level names.
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "functions" / "notify"))

@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from crowdify.errors import UnreadableBody
-from crowdify.untrusted_json import MAX_NESTING, parse_untrusted_json
+from crowdify.core.errors import UnreadableBody
+from crowdify.http.untrusted_json import MAX_NESTING, parse_untrusted_json
 
 
 def nested(depth: int) -> str:

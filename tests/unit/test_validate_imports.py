@@ -17,12 +17,12 @@ import pytest
 REPOSITORY = Path(__file__).resolve().parents[2]
 VALIDATE_FOLDER = REPOSITORY / "functions" / "validate"
 LAYER = REPOSITORY / "layers" / "shared"
-HANDLER_MODULES = ["validate_ticket", "get_ticket", "scanner_bundle", "sync_tickets"]
+HANDLER_MODULES = ["post_tickets_validate", "get_ticket", "get_event_scanner_bundle", "post_tickets_sync"]
 FORBIDDEN = [
     "sqlalchemy",
-    "crowdify.database",
-    "crowdify.models",
-    "crowdify.sessions",
+    "crowdify.persistence.database",
+    "crowdify.persistence.models",
+    "crowdify.persistence.sessions",
     "boto3",
     "mercadopago",
     "reportlab",
@@ -60,7 +60,7 @@ def loaded_modules(folder: Path, module: str) -> set[str]:
 @pytest.mark.parametrize("module", HANDLER_MODULES)
 def test_handler_module_loads_nothing_heavy(module: str) -> None:
     loaded = loaded_modules(VALIDATE_FOLDER, module)
-    assert "crowdify.pg_connection" in loaded  # the probe does see what the module imports
+    assert "crowdify.persistence.pg_connection" in loaded  # the probe does see what the module imports
     offending = sorted(
         name for name in loaded if any(name == banned or name.startswith(banned + ".") for banned in FORBIDDEN)
     )
@@ -69,12 +69,12 @@ def test_handler_module_loads_nothing_heavy(module: str) -> None:
 
 # Functions that run Core or pg8000 only: the ORM and the mapped models (~80 ms of a cold start) stay unloaded.
 CORE_ONLY_HANDLERS = [
-    ("purchase", "create_purchase"),
-    ("purchase", "order_status"),
-    ("purchase", "cancel_purchase"),
-    ("purchase", "user_tickets"),
-    ("purchase", "ticket_pdf_download"),
-    ("webhook", "outbox_relay"),
+    ("purchase", "post_purchases"),
+    ("purchase", "get_purchase_status"),
+    ("purchase", "post_purchase_cancel"),
+    ("purchase", "get_tickets_user"),
+    ("purchase", "get_purchase_tickets_pdf"),
+    ("webhook", "scheduled_outbox_relay"),
 ]
 
 
@@ -82,4 +82,4 @@ CORE_ONLY_HANDLERS = [
 def test_core_only_handlers_do_not_load_the_orm(folder: str, module: str) -> None:
     loaded = loaded_modules(REPOSITORY / "functions" / folder, module)
     assert "sqlalchemy" in loaded  # the probe does see what the module imports
-    assert sorted(name for name in loaded if name == "sqlalchemy.orm" or name == "crowdify.models") == []
+    assert sorted(name for name in loaded if name == "sqlalchemy.orm" or name == "crowdify.persistence.models") == []

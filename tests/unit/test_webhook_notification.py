@@ -6,9 +6,9 @@ import json
 
 import pytest
 
-from crowdify.errors import InvalidRequest, MalformedRequest, NotAuthenticated
-from crowdify.settings import Settings
-from crowdify.webhook_signature import sign
+from crowdify.auth.webhook_signature import sign
+from crowdify.config.settings import Settings
+from crowdify.core.errors import InvalidRequest, MalformedRequest, NotAuthenticated
 
 SECRET = "crowdify-test-webhook-secret"
 

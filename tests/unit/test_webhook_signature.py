@@ -3,7 +3,7 @@ import hmac
 
 import pytest
 
-from crowdify.webhook_signature import manifest, sign, verify_signature
+from crowdify.auth.webhook_signature import manifest, sign, verify_signature
 
 # The test vector of DESIGN.md, "MercadoPago (contract)".
 SECRET = "crowdify-test-webhook-secret"

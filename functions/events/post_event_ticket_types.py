@@ -1,0 +1,24 @@
+"""POST /api/v1/events/{event_id}/ticket-types — admins and coordinators add a ticket type."""
+
+from event_catalog import create_ticket_type
+from event_responses import ticket_type_response
+from event_schemas import TicketTypeCreate, TicketTypeResponse
+
+from crowdify.auth.callers import MANAGER_ROLES
+from crowdify.core.identifiers import uuid_or_not_found
+from crowdify.http.api import api_app, caller_of, lambda_handler_for
+from crowdify.http.route_access import signed_in
+from crowdify.persistence.sessions import db_session
+
+app = api_app(signed_in(*MANAGER_ROLES))
+
+
+@app.post("/api/v1/events/<event_id>/ticket-types", status_code=201)
+def post_ticket_type(event_id: str, body: TicketTypeCreate) -> TicketTypeResponse:
+    caller = caller_of(app)
+    with db_session() as session:
+        ticket_type, view = create_ticket_type(session, uuid_or_not_found(event_id, "Event"), body, caller.id)
+        return ticket_type_response(ticket_type, view)
+
+
+lambda_handler = lambda_handler_for(app)

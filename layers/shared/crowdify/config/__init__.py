@@ -1,0 +1,1 @@
+"""Configuration: the one settings model, read from the environment on first use."""

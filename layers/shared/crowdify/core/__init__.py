@@ -1,0 +1,1 @@
+"""The vocabulary every part shares: domain errors, money, statuses, time zones, JSON values, request field types."""

@@ -1,0 +1,1 @@
+"""The business rules several functions share: capacity and holds, payments and refunds, the outbox, audit."""

@@ -1,0 +1,1 @@
+"""Traces (and, later, metrics and logging) for every function."""
