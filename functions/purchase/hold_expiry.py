@@ -9,11 +9,11 @@ complete it (wrong amount, seats gone) is recorded or refunded — then the orde
 
 from __future__ import annotations
 
+import logging
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from aws_lambda_powertools import Logger
 from sqlalchemy import text
 
 from crowdify.adapters.mercadopago_client import MercadoPagoGateway
@@ -22,7 +22,7 @@ from crowdify.domain.payment_settlement import settle
 from crowdify.domain.seat_holds import release_hold
 from crowdify.persistence.database import transaction
 
-logger = Logger(child=True)
+logger = logging.getLogger(__name__)
 
 BATCH_SIZE = 200
 # Stop asking MercadoPago with this much time left in the invocation: one more call could need all of it.

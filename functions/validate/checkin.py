@@ -18,14 +18,13 @@ Core's.
 
 from __future__ import annotations
 
+import logging
 import re
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
-
-from aws_lambda_powertools import Logger
 
 from crowdify.auth import backend_tokens
 from crowdify.auth.callers import Caller, bearer_token, verify_token
@@ -35,7 +34,7 @@ from crowdify.config.settings import get_settings
 from crowdify.core.errors import Conflict, Forbidden, NotAuthenticated
 from crowdify.persistence.pg_connection import Connection, transaction
 
-logger = Logger(child=True)
+logger = logging.getLogger(__name__)
 
 ACCEPTED = "accepted"
 ALREADY_USED = "already_used"
