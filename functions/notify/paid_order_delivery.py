@@ -32,6 +32,7 @@ from ticket_storage import store_tickets_pdf
 from crowdify.auth.backend_tokens import issue_download_token
 from crowdify.config.settings import Settings, get_settings
 from crowdify.core.statuses import ORDERS_WITH_VALID_TICKETS
+from crowdify.observability import business_metrics
 from crowdify.persistence.database import transaction
 
 logger = logging.getLogger(__name__)
@@ -134,9 +135,11 @@ def deliver_paid_order(message: PaidOrderMessage) -> DeliveryResult:
             ),
         )
     except BaseException:
+        business_metrics.email_delivered(sent=False)
         with transaction() as connection:
             connection.execute(_RELEASE, {"message_id": message.message_id, "claim_token": claim.token})
         raise
+    business_metrics.email_delivered(sent=True)
     with transaction() as connection:
         marked = connection.execute(
             _MARK_SENT,

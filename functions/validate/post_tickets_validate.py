@@ -10,6 +10,7 @@ from validate_schemas import TicketValidationRequest, TicketValidationResponse
 from crowdify.auth.callers import STAFF_ROLES
 from crowdify.http.api import api_app, lambda_handler_for
 from crowdify.http.route_access import signed_in
+from crowdify.observability import business_metrics
 
 app = api_app(signed_in(*STAFF_ROLES, allow_device=True, role_checked_by_route=True))
 
@@ -23,7 +24,9 @@ def validate_ticket(body: TicketValidationRequest) -> TicketValidationResponse:
         inspector_id=body.inspector_id,
         nonce=body.nonce,
     )
-    return TicketValidationResponse.from_verdict(check_in(scanner, scan))
+    verdict = check_in(scanner, scan)
+    business_metrics.checked_in(verdict.status)
+    return TicketValidationResponse.from_verdict(verdict)
 
 
 lambda_handler = lambda_handler_for(app)

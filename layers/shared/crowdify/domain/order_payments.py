@@ -24,6 +24,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING
 
 from sqlalchemy import Connection, func, select, text, update
+from sqlalchemy import event as sqlalchemy_event
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session, lazyload
 
@@ -44,6 +45,7 @@ from crowdify.core.statuses import (
 )
 from crowdify.domain.audit import record_change
 from crowdify.domain.outbox import enqueue_paid_order
+from crowdify.observability import business_metrics
 from crowdify.persistence.database import transaction
 from crowdify.persistence.models import AuditEntry, Event, Order, OrderItem, OutboxMessage, Refund, Ticket
 from crowdify.persistence.models import Payment as PaymentRecord
@@ -206,6 +208,9 @@ def complete_order(
     order.payment_id = payment_id
     order.paid_at = paid_at
     _issue_tickets(session, order)
+    sale = (len(order.attendees), order.total, order.currency)
+    # Counted when the sale is committed: a transaction that rolls back sold nothing.
+    sqlalchemy_event.listen(session, "after_commit", lambda _session: business_metrics.tickets_sold(*sale), once=True)
     message = enqueue_paid_order(session, order.id, "paid")
     record_change(
         session,

@@ -39,6 +39,7 @@ _CLAIM_UNPUBLISHED = text(
        FOR UPDATE SKIP LOCKED
     """
 )
+_COUNT_UNPUBLISHED = text("SELECT count(*) FROM outbox_messages WHERE published_at IS NULL")
 _MARK_PUBLISHED = text(
     "UPDATE outbox_messages SET published_at = now(), publish_attempts = publish_attempts + 1 WHERE id = ANY(:ids)"
 )
@@ -96,6 +97,12 @@ def relay_unpublished(limit: int = 500) -> int:
             # Fewer than asked: nothing left, or SQS refused some (they keep for the next run).
             break
     return published
+
+
+def unpublished_count() -> int:
+    """Messages not yet on the queue (the relay's backlog): more than a few for long means SQS is failing us."""
+    with transaction() as connection:
+        return connection.execute(_COUNT_UNPUBLISHED).scalar_one()
 
 
 def _publish_batch(ids: list[uuid.UUID] | None, limit: int) -> int:

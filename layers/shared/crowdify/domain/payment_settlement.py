@@ -9,6 +9,7 @@ from crowdify.adapters.mercadopago_client import Payment, payments
 from crowdify.core.errors import NotFound
 from crowdify.domain.order_payments import PaymentOutcome, apply_payment, perform_refunds
 from crowdify.domain.outbox import publish_after_commit
+from crowdify.observability import business_metrics
 from crowdify.persistence.sessions import db_session
 
 logger = logging.getLogger(__name__)
@@ -42,6 +43,7 @@ def settle(payment: Payment) -> PaymentOutcome:
     """
     with db_session() as session:
         outcome = apply_payment(session, payment)
+    business_metrics.payment_settled(outcome.action)
     publish_after_commit(outcome.outbox_message_ids)
     perform_refunds(outcome.refunds)
     return outcome

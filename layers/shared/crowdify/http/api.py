@@ -7,7 +7,7 @@ from collections.abc import Callable
 from http import HTTPStatus
 from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools import Logger
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, CORSConfig, Response, content_types
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError
 from aws_lambda_powertools.event_handler.openapi.exceptions import (
@@ -22,10 +22,12 @@ from crowdify.core import errors
 from crowdify.core.json_encoding import to_json
 from crowdify.http.route_access import CALLER, Access, AuthoriseBeforeValidation
 from crowdify.http.untrusted_json import parse_untrusted_json
-from crowdify.observability import tracing
+from crowdify.observability import business_metrics, tracing
 
 logger = Logger()
-metrics = Metrics()
+
+# The refusals an operator counts, by the reason the dashboard shows (wherever in a purchase they are raised).
+HOLD_REFUSALS = {errors.SoldOut: "sold_out", errors.PurchaseLimitReached: "buyer_limit"}
 
 # Larger bodies are refused before parsing: nothing the API takes comes near this.
 MAX_BODY_BYTES = 1024 * 1024
@@ -96,6 +98,9 @@ def api_app(access: Access) -> APIGatewayHttpResolver:
     def domain_error(error: errors.DomainError) -> Response:
         status = status_for(error)
         headers = {"WWW-Authenticate": "Bearer"} if status == HTTPStatus.UNAUTHORIZED else None
+        refusal = HOLD_REFUSALS.get(type(error))
+        if refusal is not None:
+            business_metrics.hold_refused(refusal)
         if status >= HTTPStatus.INTERNAL_SERVER_ERROR:
             # The driver's own error, when there is one: SQLAlchemy's wrapper would log the statement's parameters.
             cause = getattr(error.__cause__, "orig", error.__cause__)
@@ -174,10 +179,10 @@ def refused_before_parsing(event: dict[str, Any]) -> dict[str, Any] | None:
 
 
 def lambda_handler_for(app: APIGatewayHttpResolver) -> Callable[[dict[str, Any], Any], dict[str, Any]]:
-    """The Lambda entry point of one route module: structured logs, metrics and (when enabled) traces."""
+    """The Lambda entry point of one route module: structured logs and (when enabled) traces. Business metrics are
+    printed where they happen (crowdify.observability.business_metrics), so there is nothing to flush here."""
 
     @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP, clear_state=True)
-    @metrics.log_metrics(raise_on_empty_metrics=False)
     def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         refusal = refused_before_parsing(event)
         if refusal is not None:
