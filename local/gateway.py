@@ -358,6 +358,11 @@ class _RequestHandler(BaseHTTPRequestHandler):
             self.close_connection = True
             self._send(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, *_message("Request Entity Too Large"), request_id)
             return
+        scanner_app = _scanner_app_response(method, raw_path)
+        if scanner_app is not None:
+            self._send(*scanner_app, request_id)
+            self._log(method, raw_path, scanner_app[0], "door app", started)
+            return
         origin = self.headers.get("origin")
         cors = self.gateway.template.cors
 
@@ -460,6 +465,31 @@ class _RequestHandler(BaseHTTPRequestHandler):
     def _log(self, method: str, raw_path: str, status: int, target: str, started: float) -> None:
         elapsed_milliseconds = (time.monotonic() - started) * 1000
         logger.info("%s %s -> %d (%s, %.0f ms)", method, raw_path, status, target, elapsed_milliseconds)
+
+
+SCANNER_APP_DIRECTORY = Path(__file__).resolve().parent.parent / "web" / "scanner" / "dist"
+_SCANNER_APP_TYPES = {
+    ".html": "text/html; charset=utf-8",
+    ".js": "text/javascript; charset=utf-8",
+    ".css": "text/css; charset=utf-8",
+    ".json": "application/json",
+    ".webmanifest": "application/manifest+json",
+}
+
+
+def _scanner_app_response(method: str, raw_path: str) -> tuple[int, list[tuple[str, str]], bytes] | None:
+    """The door app's built files (web/scanner/dist, `make build`) at /scan/; None for every other path."""
+    if method not in ("GET", "HEAD") or not (raw_path == "/scan" or raw_path.startswith("/scan/")):
+        return None
+    if raw_path == "/scan":
+        return HTTPStatus.MOVED_PERMANENTLY, [("location", "/scan/")], b""
+    name = unquote(raw_path.removeprefix("/scan/")) or "index.html"
+    file = (SCANNER_APP_DIRECTORY / name).resolve()
+    if not file.is_relative_to(SCANNER_APP_DIRECTORY) or not file.is_file():
+        return (HTTPStatus.NOT_FOUND, *_message("Not Found (is the door app built? make build)"))
+    content_type = _SCANNER_APP_TYPES.get(file.suffix, "application/octet-stream")
+    # no-cache: the browser revalidates, so a rebuilt app is seen at once (the service worker keeps it offline).
+    return HTTPStatus.OK, [("content-type", content_type), ("cache-control", "no-cache")], file.read_bytes()
 
 
 def _message(text: str) -> tuple[list[tuple[str, str]], bytes]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import uuid
 
-from validate_schemas import BundleEvent, BundleTicketType, PublicKey, ScannerBundle
+from validate_schemas import BundleEvent, BundleTicket, BundleTicketType, PublicKey, ScannerBundle
 
 from crowdify.errors import NotFound
 from crowdify.json_encoding import to_json
@@ -19,9 +19,16 @@ _EVENT = "SELECT id, name, status, starts_at, ends_at, timezone, location_text F
 _TICKET_TYPES = "SELECT id, name, is_child FROM ticket_types WHERE event_id = :event_id ORDER BY created_at, id"
 # Sorted, so that the same content always hashes to the same ETag.
 _TICKET_IDS_IN_STATUS = "SELECT id FROM tickets WHERE event_id = :event_id AND status = :status ORDER BY id"
+# Who each ticket is for, so that a door without a network can still greet the guest and count the hall.
+_TICKETS = (
+    "SELECT id, NULLIF(TRIM(CONCAT_WS(' ', holder_first_name, holder_last_name)), '') AS attendee_name,"
+    " ticket_type_id, status, used_at FROM tickets WHERE event_id = :event_id ORDER BY id"
+)
 
 
-def scanner_bundle(connection: Connection, event_id: uuid.UUID, include_used: bool) -> ScannerBundle:
+def scanner_bundle(
+    connection: Connection, event_id: uuid.UUID, include_used: bool, include_tickets: bool = False
+) -> ScannerBundle:
     event = connection.first(_EVENT, {"event_id": event_id})
     if event is None:
         raise NotFound("Event not found")
@@ -30,6 +37,18 @@ def scanner_bundle(connection: Connection, event_id: uuid.UUID, include_used: bo
     used = None
     if include_used:
         used = connection.scalars(_TICKET_IDS_IN_STATUS, {"event_id": event_id, "status": TICKET_USED})
+    tickets = None
+    if include_tickets:
+        tickets = [
+            BundleTicket(
+                id=row.id,
+                attendee_name=row.attendee_name,
+                ticket_type_id=row.ticket_type_id,
+                status=row.status,
+                used_at=row.used_at,
+            )
+            for row in connection.execute(_TICKETS, {"event_id": event_id})
+        ]
     return ScannerBundle(
         token_prefix=TOKEN_PREFIX,
         public_keys=[PublicKey(**key) for key in keyring_from_settings(get_settings()).accepted_public_keys()],
@@ -45,6 +64,7 @@ def scanner_bundle(connection: Connection, event_id: uuid.UUID, include_used: bo
         ticket_types=[BundleTicketType(id=row.id, name=row.name, is_child=row.is_child) for row in ticket_types],
         cancelled_ticket_ids=cancelled,
         used_ticket_ids=used,
+        tickets=tickets,
     )
 
 

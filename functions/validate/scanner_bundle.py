@@ -1,7 +1,8 @@
 """GET /api/v1/events/{event_id}/scanner-bundle — keys, event, ticket types and refused tickets for offline scanning.
 
 Scanner, coordinator and admin users, or a device of that event. The ETag is the content's hash: a scanner that
-sends it back in If-None-Match gets a 304 while nothing changed.
+sends it back in If-None-Match gets a 304 while nothing changed. `include_tickets` adds every ticket with its holder's
+name (the door app greets guests and counts the hall offline).
 """
 
 from typing import Annotated
@@ -21,13 +22,17 @@ app = api_app()
 
 
 @app.get("/api/v1/events/<event_id>/scanner-bundle")
-def get_scanner_bundle(event_id: str, include_used: Annotated[bool, Query()] = False) -> Response[ScannerBundle | None]:
+def get_scanner_bundle(
+    event_id: str,
+    include_used: Annotated[bool, Query()] = False,
+    include_tickets: Annotated[bool, Query()] = False,
+) -> Response[ScannerBundle | None]:
     caller = caller_of(app, *STAFF_ROLES, allow_device=True, transaction=transaction)
     event = uuid_or_not_found(event_id, "Event")
     if caller.is_device and not caller.may_scan_event(event):
         raise Forbidden("This scanner device is not issued for this event")
     with transaction() as connection:
-        bundle = scanner_bundle(connection, event, include_used)
+        bundle = scanner_bundle(connection, event, include_used, include_tickets)
     tag = entity_tag(bundle)
     headers = {"ETag": tag, "Cache-Control": "private, no-cache"}
     if matches(app.current_event.headers.get("if-none-match"), tag):
