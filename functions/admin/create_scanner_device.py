@@ -2,7 +2,7 @@
 
 from aws_lambda_powertools.event_handler import Response, content_types
 from scanner_device_schemas import CreatedScannerDevice, ScannerDeviceCreate
-from scanner_devices import create_device, device_response
+from scanner_devices import create_device, device_response, pairing_link
 
 from crowdify.api import api_app, caller_of, lambda_handler_for
 from crowdify.auth import MANAGER_ROLES
@@ -16,7 +16,11 @@ def post_scanner_device(body: ScannerDeviceCreate) -> Response[CreatedScannerDev
     caller = caller_of(app, *MANAGER_ROLES)
     with db_session() as session:
         issued = create_device(session, body, caller.id)
-        created = CreatedScannerDevice(**device_response(issued.device).model_dump(), token=issued.token)
+        created = CreatedScannerDevice(
+            **device_response(issued.device).model_dump(),
+            token=issued.token,
+            pairing_link=pairing_link(issued.token, issued.device.name),
+        )
     return Response(
         status_code=201,
         content_type=content_types.APPLICATION_JSON,
