@@ -68,11 +68,11 @@ def test_a_gate_pairs_scans_goes_offline_syncs_and_is_revoked(
     ana, benito, carla = paid_tickets(local_stack, concert, ["Ana Pérez", "Benito Soto", "Carla Díaz"])
     [foreign] = paid_tickets(local_stack, other_event, ["Diego Rojas"])
     device = create_device(gateway, admin, concert, "Puerta norte")
-    sheet = write_camera_video(None, tmp_path / "sheet.y4m")
+    sheet = write_camera_video([None], tmp_path / "sheet.y4m")
     timings: list[dict[str, Any]] = []
 
     def filming(code: PrintedCode, name: str) -> Path:
-        return write_camera_video(code.picture, tmp_path / f"{name}.y4m")
+        return write_camera_video([code.picture], tmp_path / f"{name}.y4m")
 
     # Paired from the link; Ana's ticket in front of the camera: green, online. Held there: amber, by this device.
     with phone.launched(filming(ana, "ana")) as page:

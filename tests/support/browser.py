@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import base64
 import shutil
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -65,8 +65,19 @@ def printed_codes(email: dict[str, Any]) -> list[PrintedCode]:
     return codes
 
 
-def write_camera_video(picture: Image.Image | None, path: Path, frames: int = 10) -> Path:
-    """A Y4M video (what --use-file-for-fake-video-capture reads) of the picture on a white sheet, or of the sheet."""
+def write_camera_video(pictures: Sequence[Image.Image | None], path: Path, frames_each: int = 10) -> Path:
+    """A Y4M video (what --use-file-for-fake-video-capture reads, in a loop) filming each picture on a white sheet
+    for `frames_each` frames in turn; None films the bare sheet."""
+    with path.open("wb") as video:
+        video.write(f"YUV4MPEG2 W{FRAME_WIDTH} H{FRAME_HEIGHT} F{FRAMES_PER_SECOND}:1 Ip A1:1 C420jpeg\n".encode())
+        for picture in pictures:
+            frame = b"FRAME\n" + _frame_planes(picture)
+            for _ in range(frames_each):
+                video.write(frame)
+    return path
+
+
+def _frame_planes(picture: Image.Image | None) -> bytes:
     frame = Image.new("L", (FRAME_WIDTH, FRAME_HEIGHT), 255)
     if picture is not None:
         side = FRAME_HEIGHT * 9 // 10
@@ -75,12 +86,7 @@ def write_camera_video(picture: Image.Image | None, path: Path, frames: int = 10
     luma, blue, red = frame.convert("RGB").convert("YCbCr").split()
     # 4:2:0: one chroma sample per 2 x 2 pixels.
     chroma_size = (FRAME_WIDTH // 2, FRAME_HEIGHT // 2)
-    planes = luma.tobytes() + blue.resize(chroma_size).tobytes() + red.resize(chroma_size).tobytes()
-    with path.open("wb") as video:
-        video.write(f"YUV4MPEG2 W{FRAME_WIDTH} H{FRAME_HEIGHT} F{FRAMES_PER_SECOND}:1 Ip A1:1 C420jpeg\n".encode())
-        for _ in range(frames):
-            video.write(b"FRAME\n" + planes)
-    return path
+    return luma.tobytes() + blue.resize(chroma_size).tobytes() + red.resize(chroma_size).tobytes()
 
 
 class Phone:

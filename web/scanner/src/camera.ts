@@ -1,7 +1,9 @@
 // The camera, read frame by frame: BarcodeDetector where the browser has one (Android Chrome), else jsQR.
 import jsQR from "jsqr";
 
-export type CodeHandler = (code: string, frameTime: number) => void;
+// The camera waits for the handler before it decodes another frame: decoding runs on the main thread, and a
+// decoder busy with the next frames would hold back the verdict of the code it just found.
+export type CodeHandler = (code: string, frameTime: number) => Promise<void> | void;
 
 interface Detector {
   detect(source: CanvasImageSource): Promise<{ rawValue: string }[]>;
@@ -48,7 +50,7 @@ export async function startCamera(video: HTMLVideoElement, onCode: CodeHandler):
         const image = context.getImageData(0, 0, canvas.width, canvas.height);
         text = jsQR(image.data, image.width, image.height, { inversionAttempts: "dontInvert" })?.data ?? null;
       }
-      if (text && running) onCode(text, frameTime);
+      if (text && running) await onCode(text, frameTime);
     } finally {
       busy = false;
     }
