@@ -78,7 +78,7 @@ device: $(VENV_STAMP)
 # After sam deploy: the app goes to the stack's private bucket (served by its CloudFront distribution) with a
 # config.json naming the stack's API. index.html, config.json and the service worker are revalidated on every load.
 STACK ?=
-deploy-scanner: $(TOOLS_STAMP) $(SCANNER_MODULES_STAMP)
+deploy-scanner: $(VENV_STAMP) $(SCANNER_MODULES_STAMP)
 	$(if $(STACK),,$(error make deploy-scanner needs STACK=<stack name>))
 	$(VENV)/bin/python -m local.deploy_scanner --stack $(STACK)
 
