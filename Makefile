@@ -104,6 +104,7 @@ build: $(TOOLS_STAMP) $(VENV_STAMP) scanner
 
 # pytest's exit code 5 means it collected no test: that fails too, and says so.
 test: $(VENV_STAMP) $(TOOLS_STAMP) lint template-check build
+	cd $(SCANNER) && npm test --silent
 	$(VENV)/bin/pytest || { status=$$?; \
 		if [ $$status -eq 5 ]; then echo "make test: pytest collected no tests" >&2; fi; exit $$status; }
 
