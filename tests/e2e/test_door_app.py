@@ -168,3 +168,59 @@ def test_a_gate_pairs_scans_goes_offline_syncs_and_is_revoked(
         "accepted",
         "accepted",
     ]
+
+
+def test_a_scanner_user_signs_in_with_a_token_types_codes_and_unpairs(
+    local_stack: dict[str, Any], phone: Phone, tmp_path: Path
+) -> None:
+    shots = artifacts_directory("scanner-user")
+    gateway = local_stack["gateway"]
+    admin = token_for(local_stack, "admin")
+    festival = publish_event(gateway, admin, name="Festival del sur")["id"]
+    [elena] = paid_tickets(local_stack, festival, ["Elena Vidal"])
+    refunded_buyer = f"door-app-refund-{time.time_ns()}@example.test"
+    refunded = buy(gateway, token_for(local_stack, "user", email=refunded_buyer), festival, ["Félix Mora"])
+    [felix] = printed_codes(wait_for_email(local_stack["sendgrid"], refunded_buyer, approve(refunded)))
+    refund = requests.post(
+        f"{gateway}/api/v1/admin/orders/{refunded.order_id}/refund", json={}, headers=bearer(admin), timeout=30
+    )
+    assert refund.status_code == 200, refund.text
+    scanner = token_for(local_stack, "scanner", email=f"gate-{time.time_ns()}@example.test")
+
+    with phone.launched(write_camera_video([None], tmp_path / "sheet.y4m")) as page:
+        page.goto(f"{gateway}/scan/")
+        page.fill("#pair-token", scanner)
+        page.get_by_role("button", name="Vincular", exact=True).click()
+        page.select_option("#event-picker", festival)
+        page.get_by_role("button", name="Empezar").click()
+        expect(page.locator("#identity")).to_contain_text("Festival del sur")
+        expect(page.locator("#identity")).to_contain_text("Usuario")
+        # Félix's order was refunded: his ticket is not counted.
+        expect(page.locator("#counters")).to_have_text("Ingresados: 0 / 1")
+
+        page.fill("#manual-code", elena.text)
+        page.press("#manual-code", "Enter")
+        expect(wait_for_verdict(page, "accepted", "online")).to_contain_text("Elena Vidal")
+        page.locator("#verdict").click()
+
+        # Offline, the bundle alone refuses the refunded ticket.
+        page.context.set_offline(True)
+        page.fill("#manual-code", felix.text)
+        page.press("#manual-code", "Enter")
+        cancelled = wait_for_verdict(page, "cancelled", "offline")
+        expect(cancelled).to_contain_text("CANCELADO")
+        expect(cancelled).to_contain_text("Félix Mora")
+        page.screenshot(path=shots / "1-cancelled-offline.png")
+        page.locator("#verdict").click()
+
+        page.click("#language")
+        expect(page.locator("#counters")).to_have_text("Checked in: 1 / 1")
+        expect(page.locator("#network")).to_have_text("Offline — 0 scans waiting")
+        page.screenshot(path=shots / "2-english-offline.png")
+
+        page.context.set_offline(False)
+        page.click("#unpair")
+        expect(page.locator("#pair-token")).to_be_visible()
+        page.reload()
+        expect(page.locator("#pair-token")).to_be_visible()
+        page.screenshot(path=shots / "3-unpaired.png")
