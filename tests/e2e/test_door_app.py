@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import qrcode
 import requests
 from playwright.sync_api import Page, expect
 
@@ -225,3 +226,19 @@ def test_a_scanner_user_signs_in_with_a_token_types_codes_and_unpairs(
         page.reload()
         expect(page.locator("#pair-token")).to_be_visible()
         page.screenshot(path=shots / "3-unpaired.png")
+
+
+def test_a_phone_pairs_by_filming_the_pairing_links_qr_code(
+    local_stack: dict[str, Any], phone: Phone, tmp_path: Path
+) -> None:
+    gateway = local_stack["gateway"]
+    admin = token_for(local_stack, "admin")
+    event_id = publish_event(gateway, admin, name="Feria de día")["id"]
+    device = create_device(gateway, admin, event_id, "Puerta QR")
+    link_code = qrcode.make(device["pairing_link"], border=4).convert("L")
+    with phone.launched(write_camera_video([link_code], tmp_path / "pairing-link.y4m")) as page:
+        page.goto(f"{gateway}/scan/")
+        page.get_by_role("button", name="Escanear QR de vinculación").click()
+        expect(page.locator("#identity")).to_contain_text("Puerta QR", timeout=VERDICT_TIMEOUT_MILLISECONDS)
+        expect(page.locator("#identity")).to_contain_text("Feria de día")
+        expect(page.locator("#counters")).to_have_text("Ingresados: 0 / 0")

@@ -9,8 +9,9 @@ interface Detector {
   detect(source: CanvasImageSource): Promise<{ rawValue: string }[]>;
 }
 
-// Enough pixels for a 137-character QR code held at arm's length, few enough for a cheap phone.
-const DECODE_WIDTH = 480;
+// Enough pixels for a ticket's 137-character QR code held at arm's length, few enough for a cheap phone. A pairing
+// link's code is three times denser: the pairing screen decodes at the camera's own width.
+export const TICKET_DECODE_WIDTH = 480;
 
 async function barcodeDetector(): Promise<Detector | null> {
   const Native = (globalThis as { BarcodeDetector?: any }).BarcodeDetector;
@@ -20,7 +21,11 @@ async function barcodeDetector(): Promise<Detector | null> {
 }
 
 /** Starts the rear camera in `video` and calls `onCode` for each code seen; the returned function stops it. */
-export async function startCamera(video: HTMLVideoElement, onCode: CodeHandler): Promise<() => void> {
+export async function startCamera(
+  video: HTMLVideoElement,
+  onCode: CodeHandler,
+  decodeWidth = TICKET_DECODE_WIDTH,
+): Promise<() => void> {
   const stream = await navigator.mediaDevices.getUserMedia({
     video: { facingMode: "environment", width: { ideal: 1280 }, height: { ideal: 720 } },
     audio: false,
@@ -43,7 +48,7 @@ export async function startCamera(video: HTMLVideoElement, onCode: CodeHandler):
       if (detector) {
         text = (await detector.detect(video))[0]?.rawValue ?? null;
       } else {
-        const scale = Math.min(1, DECODE_WIDTH / video.videoWidth);
+        const scale = Math.min(1, decodeWidth / video.videoWidth);
         canvas.width = Math.round(video.videoWidth * scale);
         canvas.height = Math.round(video.videoHeight * scale);
         context.drawImage(video, 0, 0, canvas.width, canvas.height);

@@ -40,9 +40,13 @@ export function showPairScreen(onPaired: (credentials: Credentials) => void, err
       onclick: async () => {
         video.hidden = false;
         try {
-          stopCamera = await startCamera(video, (code) => {
-            accept(code);
-          });
+          stopCamera = await startCamera(
+            video,
+            (code) => {
+              accept(code);
+            },
+            Number.POSITIVE_INFINITY,
+          );
         } catch {
           message.textContent = t("cameraUnavailable");
         }
