@@ -7,6 +7,8 @@ Screenshots of every verdict and state are kept in .local/artifacts/door-app/ (n
 from __future__ import annotations
 
 import json
+import os
+import subprocess
 import time
 from pathlib import Path
 from typing import Any
@@ -16,6 +18,7 @@ import qrcode
 import requests
 from playwright.sync_api import Page, expect
 
+from local.state import REPOSITORY_ROOT
 from tests.support.browser import Phone, PrintedCode, artifacts_directory, printed_codes, write_camera_video
 from tests.support.journeys import approve, bearer, buy, publish_event, wait_for_email
 from tests.support.stack import token_for
@@ -228,14 +231,25 @@ def test_a_scanner_user_signs_in_with_a_token_types_codes_and_unpairs(
         page.screenshot(path=shots / "3-unpaired.png")
 
 
-def test_a_phone_pairs_by_filming_the_pairing_links_qr_code(
+def test_a_phone_pairs_by_filming_the_qr_code_of_make_devices_link(
     local_stack: dict[str, Any], phone: Phone, tmp_path: Path
 ) -> None:
     gateway = local_stack["gateway"]
     admin = token_for(local_stack, "admin")
     event_id = publish_event(gateway, admin, name="Feria de día")["id"]
-    device = create_device(gateway, admin, event_id, "Puerta QR")
-    link_code = qrcode.make(device["pairing_link"], border=4).convert("L")
+    made = subprocess.run(
+        ["make", "--no-print-directory", "-s", "device", f"EVENT={event_id}", "NAME=Puerta QR"],
+        cwd=REPOSITORY_ROOT,
+        env={**os.environ, "CROWDIFY_LOCAL_DIR": str(local_stack["local_dir"])},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    # `make device` prints the link as its last line.
+    pairing_link = made.stdout.strip().splitlines()[-1]
+    assert pairing_link.startswith(f"{gateway}/scan/#token="), made.stdout + made.stderr
+    link_code = qrcode.make(pairing_link, border=4).convert("L")
     with phone.launched(write_camera_video([link_code], tmp_path / "pairing-link.y4m")) as page:
         page.goto(f"{gateway}/scan/")
         page.get_by_role("button", name="Escanear QR de vinculación").click()
