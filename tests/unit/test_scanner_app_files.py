@@ -17,7 +17,7 @@ def test_scan_serves_index_html_and_the_files_with_their_types() -> None:
 
 
 def test_nothing_outside_the_build_and_no_other_route() -> None:
-    for path in ("/scan/../../template.yaml", "/scan/%2e%2e/%2e%2e/template.yaml", "/scan/missing.js"):
+    for path in ("/scan/../../../template.yaml", "/scan/%2e%2e/%2e%2e/%2e%2e/template.yaml", "/scan/missing.js"):
         assert _scanner_app_response("GET", path)[0] == HTTPStatus.NOT_FOUND
     assert _scanner_app_response("POST", "/scan/") is None
     assert _scanner_app_response("GET", "/api/v1/events") is None
