@@ -37,8 +37,14 @@ function stopScanning(): void {
   window.clearInterval(timer);
 }
 
-async function revoked(detail: string): Promise<void> {
+/** Unpaired or revoked: nothing of this door may run again (an "online" event would sync and save its bundles). */
+function leaveDoor(): void {
   stopScanning();
+  catchUp = async () => undefined;
+}
+
+async function revoked(detail: string): Promise<void> {
+  leaveDoor();
   await storage.forgetEverything();
   showRevokedScreen(detail, () => showPairScreen(paired));
 }
@@ -67,7 +73,7 @@ async function startDoor(credentials: Credentials, config: Config): Promise<void
     screen = showScanScreen(
       door,
       async () => {
-        stopScanning();
+        leaveDoor();
         await storage.forgetEverything();
         showPairScreen(paired);
       },
