@@ -2,7 +2,9 @@
 #   make test            lint + template checks + sam build + every test, then integration and e2e through PgBouncer
 #   make run             the local stack (see DESIGN.md, "The local stack")
 #   make token ROLE=admin [EMAIL=...]   prints a JWT for a running local stack as its last line
-#   make build           sam build + precompiled bytecode in .aws-sam/build
+#   make device EVENT=<id> [NAME=...]   prints a door-app pairing link for a running local stack as its last line
+#   make build           the door app (web/scanner/dist) + sam build + precompiled bytecode in .aws-sam/build
+#   make deploy-scanner STACK=<name>    uploads the door app to the stack's bucket with the stack's API URL
 #   make bench           every benchmark; one table, figures in .bench/latest.json
 #   make openapi         openapi.json from the handlers' own models
 
@@ -23,7 +25,7 @@ export SAM_CLI_TELEMETRY := 0
 PIP_QUIET := --quiet --disable-pip-version-check
 
 .DEFAULT_GOAL := help
-.PHONY: help venv run token lint template-check build test bench openapi clean distclean
+.PHONY: help venv run token device scanner deploy-scanner lint template-check build test bench openapi clean distclean
 
 help:
 	@sed -n '1,/^$$/p' $(firstword $(MAKEFILE_LIST))
@@ -49,7 +51,17 @@ $(TOOLS_STAMP): requirements-tools.txt
 
 venv: $(VENV_STAMP) $(TOOLS_STAMP)
 
-run: $(VENV_STAMP)
+# The door app (web/scanner): npm ci only when the lock file changed, then type check and build into dist/.
+SCANNER := web/scanner
+SCANNER_MODULES_STAMP := $(SCANNER)/node_modules/.installed
+$(SCANNER_MODULES_STAMP): $(SCANNER)/package.json $(SCANNER)/package-lock.json
+	cd $(SCANNER) && npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
+scanner: $(SCANNER_MODULES_STAMP)
+	cd $(SCANNER) && npm run -s typecheck && npm run -s build
+
+run: $(VENV_STAMP) scanner
 	$(VENV)/bin/python -m local.stack
 
 # Silent recipe: the JWT must stay the last line of the output. (make -C DIR adds a "Leaving directory"
@@ -57,6 +69,18 @@ run: $(VENV_STAMP)
 token: $(VENV_STAMP)
 	$(if $(ROLE),,$(error make token needs ROLE=admin|coordinator|scanner|user))
 	@$(VENV)/bin/python -m local.token --role $(ROLE) $(if $(EMAIL),--email $(EMAIL))
+
+# Silent recipe, as for token: the pairing link must stay the last line of the output.
+device: $(VENV_STAMP)
+	$(if $(EVENT),,$(error make device needs EVENT=<event id>))
+	@$(VENV)/bin/python -m local.device --event $(EVENT) $(if $(NAME),--name "$(NAME)")
+
+# After sam deploy: the app goes to the stack's private bucket (served by its CloudFront distribution) with a
+# config.json naming the stack's API. index.html, config.json and the service worker are revalidated on every load.
+STACK ?=
+deploy-scanner: $(VENV_STAMP) $(SCANNER_MODULES_STAMP)
+	$(if $(STACK),,$(error make deploy-scanner needs STACK=<stack name>))
+	$(VENV)/bin/python -m local.deploy_scanner --stack $(STACK)
 
 lint: $(VENV_STAMP)
 	$(VENV)/bin/ruff check .
@@ -73,7 +97,7 @@ template-check: $(TOOLS_STAMP)
 # one (ARCHITECTURE=x86_64, to measure cold starts on this machine) into .aws-sam/build-<architecture>.
 ARCHITECTURE ?= arm64
 BUILD_DIR := .aws-sam/build$(if $(filter arm64,$(ARCHITECTURE)),,-$(ARCHITECTURE))
-build: $(TOOLS_STAMP) $(VENV_STAMP)
+build: $(TOOLS_STAMP) $(VENV_STAMP) scanner
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(SAM) build --cached --parallel \
 		--parameter-overrides Architecture=$(ARCHITECTURE) --build-dir $(BUILD_DIR)
 	$(VENV)/bin/python -m compileall -q -f -j 0 --invalidation-mode unchecked-hash $(BUILD_DIR)
@@ -87,6 +111,7 @@ endef
 # Then the integration and e2e suites again, with the functions behind a transaction-mode PgBouncer that the tests
 # start themselves, as production runs behind Supabase's pooler or RDS Proxy (needs the pgbouncer package).
 test: $(VENV_STAMP) $(TOOLS_STAMP) lint template-check build
+	cd $(SCANNER) && npm test --silent
 	$(call pytest_run,)
 	$(call pytest_run,--pooler=pgbouncer tests/integration tests/e2e)
 

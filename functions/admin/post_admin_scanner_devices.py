@@ -2,7 +2,7 @@
 
 from aws_lambda_powertools.event_handler import Response, content_types
 from scanner_device_schemas import CreatedScannerDevice, ScannerDeviceCreate
-from scanner_devices import create_device, device_response
+from scanner_devices import create_device, device_response, pairing_link
 
 from crowdify.auth.callers import MANAGER_ROLES
 from crowdify.http.api import api_app, caller_of, lambda_handler_for
@@ -17,7 +17,11 @@ def post_scanner_device(body: ScannerDeviceCreate) -> Response[CreatedScannerDev
     caller = caller_of(app)
     with db_session() as session:
         issued = create_device(session, body, caller.id)
-        created = CreatedScannerDevice(**device_response(issued.device).model_dump(), token=issued.token)
+        created = CreatedScannerDevice(
+            **device_response(issued.device).model_dump(),
+            token=issued.token,
+            pairing_link=pairing_link(issued.token, issued.device.name),
+        )
     return Response(
         status_code=201,
         content_type=content_types.APPLICATION_JSON,

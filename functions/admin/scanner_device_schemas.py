@@ -59,6 +59,8 @@ class ScannerDeviceResponse(BaseModel):
 class CreatedScannerDevice(ScannerDeviceResponse):
     # Shown once, never stored: a lost token means revoking the device and issuing a new one.
     token: str
+    # The door app's address with the token in its fragment: opened on the phone (or read from a QR code), it pairs.
+    pairing_link: str
 
 
 class ScannerDeviceList(BaseModel):

@@ -9,6 +9,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from urllib.parse import urlencode
 
 from scanner_device_schemas import (
     DEFAULT_DEVICE_TTL_SECONDS,
@@ -93,6 +94,13 @@ def create_device(session: Session, request: ScannerDeviceCreate, created_by: uu
         str(device.id), [str(e) for e in device.event_ids], get_settings().jwt_secret, ttl_seconds
     )
     return IssuedDevice(device, token)
+
+
+def pairing_link(token: str, device_name: str) -> str:
+    """The door app's address with the token and the device's name in the fragment, which browsers never send."""
+    settings = get_settings()
+    app_url = settings.scanner_app_url or f"{settings.public_base_url.rstrip('/')}/scan/"
+    return f"{app_url}#{urlencode({'token': token, 'name': device_name})}"
 
 
 def list_devices(session: Session, event_id: uuid.UUID | None, include_inactive: bool) -> list[ScannerDevice]:

@@ -174,6 +174,14 @@ class BundleTicketType(BaseModel):
     is_child: bool
 
 
+class BundleTicket(BaseModel):
+    id: uuid.UUID
+    attendee_name: str | None = None
+    ticket_type_id: uuid.UUID
+    status: str
+    used_at: datetime | None = None
+
+
 class ScannerBundle(BaseModel):
     """What a scanner needs to decide alone: verify codes with the keys, refuse the tickets listed."""
 
@@ -188,3 +196,5 @@ class ScannerBundle(BaseModel):
     cancelled_ticket_ids: list[uuid.UUID]
     # Only with ?include_used=true: tickets already checked in when the bundle was made.
     used_ticket_ids: list[uuid.UUID] | None = None
+    # Only with ?include_tickets=true: every ticket of the event with its holder's name, type, status and entry time.
+    tickets: list[BundleTicket] | None = None

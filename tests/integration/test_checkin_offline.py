@@ -87,6 +87,30 @@ def test_bundle_with_used_tickets_on_request(scanner: Identity) -> None:
     assert with_used.headers["etag"] != plain.headers["etag"]
 
 
+def test_bundle_with_every_ticket_on_request(scanner: Identity) -> None:
+    issued = issue_tickets(2)
+    cancelled = issue_tickets(1, event_id=issued.event_id, ticket_type_id=issued.ticket_type_id, status="cancelled")
+    call(
+        "post_tickets_validate",
+        "POST",
+        VALIDATE,
+        body={"qr_signature": issued.tickets[1].qr_signature},
+        token=scanner.token,
+    )
+    assert bundle(scanner.token, issued.event_id).json()["tickets"] is None
+    tickets = bundle(scanner.token, issued.event_id, query={"include_tickets": "true"}).json()["tickets"]
+    expected = {
+        str(issued.tickets[0].id): ("Asistente0 Pérez González", "issued"),
+        str(issued.tickets[1].id): ("Asistente1 Pérez González", "used"),
+        str(cancelled.tickets[0].id): ("Asistente0 Pérez González", "cancelled"),
+    }
+    assert [ticket["id"] for ticket in tickets] == sorted(expected)
+    for ticket in tickets:
+        assert (ticket["attendee_name"], ticket["status"]) == expected[ticket["id"]]
+        assert ticket["ticket_type_id"] == str(issued.ticket_type_id)
+        assert (ticket["used_at"] is not None) == (ticket["status"] == "used")
+
+
 def test_bundle_access(coordinator: Identity, buyer: Identity) -> None:
     issued = issue_tickets(1)
     other_event = issue_tickets(1).event_id

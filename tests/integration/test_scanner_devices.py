@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime, timedelta
+from urllib.parse import parse_qs, urlsplit
 
 import jwt
 import pytest
 from sqlalchemy import text
 
-from crowdify.config.settings import get_settings
+from crowdify.config.settings import get_settings, reset_settings
 from crowdify.persistence.database import engine
 from tests.support.api_gateway import HttpResponse, call
 from tests.support.identities import Identity, create_identity
@@ -52,6 +53,10 @@ def test_manager_issues_a_device_token_scoped_to_events(db: str, role: str) -> N
     assert claims["sub"] == device["id"]
     assert claims["events"] == [str(first), str(second)]
     assert abs(claims["exp"] - expires_at.timestamp()) <= 1
+    # The pairing link opens the door app with the token (and the name) in the fragment, never in the query.
+    link = urlsplit(device["pairing_link"])
+    assert (link.scheme, link.netloc, link.path, link.query) == ("http", "127.0.0.1:3000", "/scan/", "")
+    assert parse_qs(link.fragment) == {"token": [device["token"]], "name": ["Puerta norte"]}
 
     with engine().connect() as connection:
         stored = connection.execute(
@@ -67,7 +72,20 @@ def test_manager_issues_a_device_token_scoped_to_events(db: str, role: str) -> N
     # The token is shown once: the listing never carries it.
     listed = listing(manager.token).json()["devices"]
     assert [item["id"] for item in listed] == [device["id"]]
-    assert "token" not in listed[0]
+    assert "token" not in listed[0] and "pairing_link" not in listed[0]
+
+
+def test_pairing_link_names_the_door_apps_own_address(db: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SCANNER_APP_URL", "https://door.example.com/scan/")
+    reset_settings()
+    try:
+        event_id, _ = create_event()
+        device = create(create_identity("coordinator").token, {"name": "Puerta sur", "event_ids": [str(event_id)]})
+    finally:
+        monkeypatch.undo()
+        reset_settings()
+    token = device.json()["token"]
+    assert device.json()["pairing_link"] == f"https://door.example.com/scan/#token={token}&name=Puerta+sur"
 
 
 def test_expiry_by_ttl_or_time_within_limits(coordinator: Identity) -> None:

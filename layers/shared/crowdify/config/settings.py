@@ -51,6 +51,8 @@ class Settings(BaseModel):
 
     public_base_url: str = "http://127.0.0.1:3000"
     frontend_base_url: str = "http://127.0.0.1:5173"
+    # The door app's address (pairing links); empty: `{public_base_url}/scan/`, where the local gateway serves it.
+    scanner_app_url: str = ""
     tickets_bucket: str = "crowdify-tickets"
     paid_orders_queue_url: str = ""
 
