@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import base64
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Mapping
 from http import HTTPStatus
 from typing import Any
 
@@ -84,10 +85,58 @@ class SettingsCORS(CORSConfig):
         return super().to_dict(origin)
 
 
+class InvocationResolver(APIGatewayHttpResolver):
+    """Powertools' resolver with its per-invocation state (the event, the Lambda context, the route's context) kept
+    per thread.
+
+    Powertools keeps that state on the resolver, and the event on its base class, which is right for Lambda: one
+    invocation at a time per process. The tests and benchmarks invoke one handler from many threads at once (races
+    against real Postgres); with shared state, one invocation clearing its context at the end could take the route or
+    the caller from another one still running.
+    """
+
+    def __init__(self, **options: Any) -> None:
+        self._invocation = threading.local()
+        super().__init__(**options)
+
+    @property
+    def context(self) -> dict:  # type: ignore[override]
+        state = self._invocation
+        if not hasattr(state, "context"):
+            state.context = {}
+        return state.context
+
+    @context.setter
+    def context(self, value: dict) -> None:
+        self._invocation.context = value
+
+    @property
+    def current_event(self) -> Any:  # type: ignore[override]
+        return getattr(self._invocation, "event", None)
+
+    @current_event.setter
+    def current_event(self, value: Any) -> None:
+        self._invocation.event = value
+
+    @property
+    def lambda_context(self) -> Any:  # type: ignore[override]
+        return getattr(self._invocation, "lambda_context", None)
+
+    @lambda_context.setter
+    def lambda_context(self, value: Any) -> None:
+        self._invocation.lambda_context = value
+
+    def resolve(self, event: Mapping[str, Any], context: Any) -> dict[str, Any]:
+        # Powertools stores these on its base class, which every thread shares; this thread reads its own.
+        self.current_event = self._to_proxy_event(dict(event))
+        self.lambda_context = context
+        return super().resolve(event, context)
+
+
 def api_app(access: Access) -> APIGatewayHttpResolver:
     """The resolver every route module uses: `access` checked before validation, CORS from settings, bodies read by
     crowdify.http.untrusted_json, errors mapped in one table."""
-    app = APIGatewayHttpResolver(
+    app = InvocationResolver(
         enable_validation=True, cors=SettingsCORS(), serializer=to_json, json_body_deserializer=parse_untrusted_json
     )
     # Powertools runs its request validation before every middleware it lets us add; wrapping the one it created
