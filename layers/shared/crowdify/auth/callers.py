@@ -20,9 +20,10 @@ from typing import Any
 import jwt
 
 from crowdify.auth import backend_tokens
-from crowdify.auth.users import SqlConnection, find_or_create_user
+from crowdify.auth.users import find_or_create_user
 from crowdify.config.settings import Settings, get_settings
 from crowdify.core.errors import Forbidden, NotAuthenticated
+from crowdify.persistence.statements import SqlStatements
 
 SUPABASE_AUDIENCE = "authenticated"
 _ASYMMETRIC_ALGORITHMS = ["RS256", "ES256"]
@@ -146,10 +147,10 @@ _DEVICE_STATE = "SELECT revoked_at, expires_at, event_ids FROM scanner_devices W
 
 # Opens a transaction and yields a connection in it: crowdify.persistence.pg_connection.transaction on the door's and
 # the purchase's paths.
-Transaction = Callable[[], AbstractContextManager[SqlConnection]]
+Transaction = Callable[[], AbstractContextManager[SqlStatements]]
 
 
-def _core_transaction() -> AbstractContextManager[SqlConnection]:
+def _core_transaction() -> AbstractContextManager[SqlStatements]:
     # Imported on use: the door passes crowdify.persistence.pg_connection.transaction and so never loads SQLAlchemy
     # (~165 ms).
     from crowdify.persistence.database import statements_transaction
@@ -171,7 +172,7 @@ def authenticate(headers: dict[str, str] | None, transaction: Transaction | None
         return _caller_of_verified_token(connection, verified)
 
 
-def _caller_of_verified_token(connection: SqlConnection, verified: VerifiedToken) -> Caller:
+def _caller_of_verified_token(connection: SqlStatements, verified: VerifiedToken) -> Caller:
     """The device (refused when revoked or expired) or the user (created on first sight) a verified token names."""
     if verified.kind == backend_tokens.DEVICE_TOKEN:
         device = connection.first(_DEVICE_STATE, {"id": verified.subject})

@@ -3,23 +3,11 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Protocol
 
 from crowdify.core.errors import Conflict
 from crowdify.core.statuses import ROLES
-
-
-class SqlConnection(Protocol):
-    """A connection in a transaction that runs plain SQL with `:name` parameters: crowdify.persistence.pg_connection's
-    Connection on the door's and the purchase's paths, crowdify.persistence.database.CoreStatements over SQLAlchemy Core
-    elsewhere."""
-
-    def execute(self, statement: str, parameters: Mapping[str, Any] | None = None) -> object: ...
-
-    def first(self, statement: str, parameters: Mapping[str, Any] | None = None) -> Any | None: ...
-
+from crowdify.persistence.statements import SqlStatements
 
 # One statement whether the user is new or known: the role lookup is on every request's path.
 _FIND_OR_CREATE_USER = """
@@ -50,7 +38,7 @@ class UserRecord:
 
 
 def find_or_create_user(
-    connection: SqlConnection, user_id: uuid.UUID, email: str | None, role_for_new_user: str
+    connection: SqlStatements, user_id: uuid.UUID, email: str | None, role_for_new_user: str
 ) -> UserRecord:
     """The user's stored role; a user seen for the first time is created with `role_for_new_user`."""
     role = role_for_new_user if role_for_new_user in ROLES else "user"
