@@ -150,8 +150,8 @@ Transaction = Callable[[], AbstractContextManager[SqlConnection]]
 
 
 def _core_transaction() -> AbstractContextManager[SqlConnection]:
-    # Imported on use: the door passes crowdify.persistence.pg_connection.transaction and so never loads SQLAlchemy
-    # (~165 ms).
+    # Imported on use: the door passes crowdify.persistence.pg_connection.transaction and so never loads SQLAlchemy,
+    # a large part of a cold start.
     from crowdify.persistence.database import statements_transaction
 
     return statements_transaction()
