@@ -133,7 +133,7 @@ def paid_orders_environment() -> Iterator[Environment]:
 
 
 def _forget_cached_clients() -> None:
-    from crowdify.adapters import paid_orders_queue
+    from crowdify.adapters import paid_orders_queue, tickets_bucket
     from crowdify.adapters.mercadopago_client import payments
     from crowdify.config.settings import reset_settings
     from crowdify.persistence.database import dispose_engine
@@ -142,8 +142,7 @@ def _forget_cached_clients() -> None:
     dispose_engine()
     payments.cache_clear()
     paid_orders_queue.reset_client()
-    if "ticket_storage" in sys.modules:
-        sys.modules["ticket_storage"].reset_client()
+    tickets_bucket.reset_client()
 
 
 def _restore(previous: dict[str, str | None]) -> None:

@@ -1,18 +1,18 @@
 """GET /ready — readiness: the database, the paid-orders queue and the tickets bucket each answer (503 otherwise).
 
 Each dependency is reported on its own (`ok`, `unavailable`, `not_configured`), so an operator sees which one is
-down. boto3 is imported here only, on first use: no other admin function pays for it.
+down. The queue and the bucket are asked through their adapters, which import boto3 on first use: no other admin
+function pays for it.
 """
 
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
-from functools import lru_cache
-from typing import Any
 
 from aws_lambda_powertools.event_handler import Response, content_types
 from sqlalchemy import text
 
+from crowdify.adapters import paid_orders_queue, tickets_bucket
 from crowdify.config.settings import get_settings
 from crowdify.core.errors import DependencyUnavailable
 from crowdify.http.api import api_app, lambda_handler_for, logger
@@ -24,18 +24,6 @@ app = api_app(PUBLIC)
 OK = "ok"
 UNAVAILABLE = "unavailable"
 NOT_CONFIGURED = "not_configured"
-
-
-@lru_cache(maxsize=2)
-def _aws_client(service: str) -> Any:
-    import boto3
-    from botocore.config import Config
-
-    # A readiness probe must answer quickly: short timeouts, no retries.
-    config = Config(connect_timeout=2, read_timeout=3, retries={"total_max_attempts": 1})
-    # A session each: the two probes make their clients in parallel threads, and boto3's shared default session is
-    # not safe for that (botocore raises KeyError 'credential_provider'), which would read as "unavailable".
-    return boto3.session.Session().client(service, config=config)
 
 
 def database_state() -> str:
@@ -52,8 +40,8 @@ def queue_state() -> str:
     if not queue_url:
         return NOT_CONFIGURED
     try:
-        _aws_client("sqs").get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])
-    except Exception as error:  # any botocore failure means the queue cannot be used now
+        paid_orders_queue.check_reachable(queue_url)
+    except DependencyUnavailable as error:
         logger.warning("paid-orders queue unavailable", extra={"error": str(error)})
         return UNAVAILABLE
     return OK
@@ -64,8 +52,8 @@ def bucket_state() -> str:
     if not bucket:
         return NOT_CONFIGURED
     try:
-        _aws_client("s3").head_bucket(Bucket=bucket)
-    except Exception as error:  # any botocore failure means the bucket cannot be used now
+        tickets_bucket.check_reachable(bucket)
+    except DependencyUnavailable as error:
         logger.warning("tickets bucket unavailable", extra={"error": str(error)})
         return UNAVAILABLE
     return OK

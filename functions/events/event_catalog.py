@@ -140,7 +140,6 @@ def create_event(session: Session, data: EventCreate, actor_id: uuid.UUID) -> Ev
     zone(timezone_name)
     starts_at = in_event_zone(data.starts_at, timezone_name)
     ends_at = in_event_zone(data.ends_at, timezone_name)
-    assert starts_at is not None
     _check_time_window(starts_at, ends_at)
     organizer_id = data.organizer_id or _default_organizer_id(session)
     if data.organizer_id and session.get(Organizer, data.organizer_id) is None:
@@ -220,7 +219,7 @@ def update_event(session: Session, event_id: uuid.UUID, data: EventUpdate, actor
         setattr(event, field, value)
 
     if data.price is not None:
-        _set_default_price(session, event, data)
+        _set_default_price(session, event, data.price)
     elif data.allow_children and not _default_type(event, is_child=True):
         adult = _default_type(event, is_child=False)
         if adult is not None:
@@ -233,16 +232,15 @@ def update_event(session: Session, event_id: uuid.UUID, data: EventUpdate, actor
     return EventView(event, usage)
 
 
-def _set_default_price(session: Session, event: Event, data: EventUpdate) -> None:
+def _set_default_price(session: Session, event: Event, price: Decimal) -> None:
     """`price` from the old client changes the default adult type's price for later purchases."""
-    assert data.price is not None
     adult = _default_type(event, is_child=False)
     if adult is None:
-        session.add(TicketType(event_id=event.id, name=DEFAULT_ADULT_TYPE_NAME, price=data.price, is_default=True))
+        session.add(TicketType(event_id=event.id, name=DEFAULT_ADULT_TYPE_NAME, price=price, is_default=True))
     else:
-        adult.price = data.price
+        adult.price = price
     if event.allow_children and _default_type(event, is_child=True) is None:
-        _add_default_child_type(session, event, data.price)
+        _add_default_child_type(session, event, price)
 
 
 def _apply_service(session: Session, event: Event, service: ServiceInput, usage: EventUsage) -> None:

@@ -1,19 +1,16 @@
 """GET /api/v1/purchases/{order_id}/tickets.pdf — a redirect to a freshly presigned S3 URL of the order's PDF.
 
 Emails link here with a download token (`?t=`), never to a presigned URL, which would die with the credentials of
-the function that signed it. The owner's bearer token works too. boto3 is imported here only.
+the function that signed it. The owner's bearer token works too.
 """
 
 import uuid
-from functools import lru_cache
-from typing import Any
 
-import boto3
 import jwt
 from aws_lambda_powertools.event_handler import Response
-from botocore.config import Config
 from purchase_orders import tickets_pdf_key
 
+from crowdify.adapters import tickets_bucket
 from crowdify.auth.backend_tokens import DOWNLOAD_TOKEN, decode_backend_token
 from crowdify.config.settings import get_settings
 from crowdify.core.errors import NotAuthenticated, NotFound
@@ -37,11 +34,7 @@ def get_tickets_pdf(order_id: str) -> Response[None]:
         _check_download_token(download_token, order)
     with transaction() as connection:
         key = tickets_pdf_key(connection, order, owner)
-    url = _s3().generate_presigned_url(
-        "get_object",
-        Params={"Bucket": get_settings().tickets_bucket, "Key": key},
-        ExpiresIn=PRESIGNED_URL_SECONDS,
-    )
+    url = tickets_bucket.presigned_download_url(key, PRESIGNED_URL_SECONDS)
     return Response(status_code=302, headers={"Location": url, "Cache-Control": "no-store"}, body="")
 
 
@@ -53,11 +46,6 @@ def _check_download_token(token: str, order_id: uuid.UUID) -> None:
     if claims["sub"] != str(order_id):
         # A valid link for another order says nothing about this one.
         raise NotFound("Order not found")
-
-
-@lru_cache(maxsize=1)
-def _s3() -> Any:
-    return boto3.client("s3", config=Config(signature_version="s3v4"))
 
 
 lambda_handler = lambda_handler_for(app)

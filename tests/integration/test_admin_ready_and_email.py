@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import urllib.request
-from collections.abc import Iterator
 
 import pytest
 
@@ -15,16 +14,6 @@ from tests.support.identities import Identity
 from tests.support.paid_orders import AwsResources
 
 
-@pytest.fixture
-def fresh_ready_clients() -> Iterator[None]:
-    import get_ready
-
-    get_ready._aws_client.cache_clear()
-    yield
-    get_ready._aws_client.cache_clear()
-
-
-@pytest.mark.usefixtures("fresh_ready_clients")
 def test_ready_reports_each_dependency(aws_resources: AwsResources, monkeypatch: pytest.MonkeyPatch) -> None:
     answer = call("get_ready", "GET", "/ready")
     assert answer.status == 200, answer.body
@@ -40,7 +29,6 @@ def test_ready_reports_each_dependency(aws_resources: AwsResources, monkeypatch:
     assert call("get_ready", "GET", "/ready").json()["checks"]["queue"] == "not_configured"
 
 
-@pytest.mark.usefixtures("fresh_ready_clients")
 def test_ready_reports_the_database_down(aws_resources: AwsResources, monkeypatch: pytest.MonkeyPatch) -> None:
     from crowdify.persistence.database import dispose_engine
 

@@ -10,9 +10,5 @@ def test_health_answers_without_dependencies() -> None:
 
 def test_ready_checks_the_database(aws_resources: object) -> None:
     # /ready also checks the queue and the bucket (moto here); see tests/integration/test_admin_ready_and_email.py.
-    import get_ready
-
-    get_ready._aws_client.cache_clear()
     response = call("get_ready", "GET", "/ready")
-    get_ready._aws_client.cache_clear()
     assert response.status == 200 and response.json()["checks"]["database"] == "ok"

@@ -141,18 +141,17 @@ def test_user_tickets_lists_the_buyers_tickets_with_their_event(
 
 @pytest.fixture
 def tickets_bucket(monkeypatch: pytest.MonkeyPatch) -> Any:
-    import get_purchase_tickets_pdf
-
+    from crowdify.adapters import tickets_bucket as tickets_bucket_adapter
     from crowdify.config.settings import reset_settings
 
     monkeypatch.setenv("TICKETS_BUCKET", "crowdify-test-tickets")
     reset_settings()
     with mock_aws():
-        get_purchase_tickets_pdf._s3.cache_clear()
+        tickets_bucket_adapter.reset_client()
         s3 = boto3.client("s3", region_name="us-east-1")
         s3.create_bucket(Bucket="crowdify-test-tickets")
         yield s3
-    get_purchase_tickets_pdf._s3.cache_clear()
+    tickets_bucket_adapter.reset_client()
     monkeypatch.undo()
     reset_settings()
 

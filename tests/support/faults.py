@@ -255,14 +255,10 @@ class AwsEndpoint:
 
 def reset_aws_clients() -> None:
     """Forget the boto3 clients the functions cache per container (they were made for another endpoint)."""
-    import get_ready
-    import ticket_storage
-
-    from crowdify.adapters import paid_orders_queue
+    from crowdify.adapters import paid_orders_queue, tickets_bucket
 
     paid_orders_queue.reset_client()
-    ticket_storage.reset_client()
-    get_ready._aws_client.cache_clear()
+    tickets_bucket.reset_client()
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from crowdify.adapters import paid_orders_queue
+from crowdify.adapters import paid_orders_queue, tickets_bucket
 from crowdify.adapters.mercadopago_client import payments
 from crowdify.auth.webhook_signature import sign
 from crowdify.config.settings import reset_settings
@@ -51,10 +51,8 @@ class AwsResources:
 
 
 def _reset_aws_clients() -> None:
-    import ticket_storage
-
     paid_orders_queue.reset_client()
-    ticket_storage.reset_client()
+    tickets_bucket.reset_client()
 
 
 @pytest.fixture

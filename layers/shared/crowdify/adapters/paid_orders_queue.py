@@ -1,7 +1,7 @@
-"""The paid-orders SQS queue, as the outbox sees it: send messages, learn which ones SQS accepted.
+"""The paid-orders SQS queue: the outbox sends messages and learns which ones SQS accepted; /ready probes it.
 
-boto3 is imported on first use only: most functions never publish, and boto3 costs about 100 ms of cold start.
-AWS_ENDPOINT_URL (the local stack, moto) is honoured by boto3 itself.
+boto3 is imported on first use only: most functions never publish, and boto3 is a large part of a cold start
+(bench/coldstart.py measures it). AWS_ENDPOINT_URL (the local stack, moto) is honoured by boto3 itself.
 """
 
 from __future__ import annotations
@@ -27,9 +27,32 @@ def _sqs_client() -> Any:
     return boto3.client("sqs", config=config)
 
 
+@lru_cache(maxsize=1)
+def _probe_client() -> Any:
+    import boto3
+    from botocore.config import Config
+
+    # A readiness probe must answer quickly: short timeouts, no retries.
+    config = Config(connect_timeout=2, read_timeout=3, retries={"total_max_attempts": 1})
+    # A session of its own: /ready makes its clients in parallel threads, and boto3's shared default session is
+    # not safe for that (botocore raises KeyError 'credential_provider'), which would read as "unavailable".
+    return boto3.session.Session().client("sqs", config=config)
+
+
 def reset_client() -> None:
-    """Forget the client of this warm container (tests point AWS_ENDPOINT_URL elsewhere)."""
+    """Forget the clients of this warm container (tests point AWS_ENDPOINT_URL elsewhere)."""
     _sqs_client.cache_clear()
+    _probe_client.cache_clear()
+
+
+def check_reachable(queue_url: str) -> None:
+    """Ask SQS whether the queue exists and this function may use it; DependencyUnavailable when not."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    try:
+        _probe_client().get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])
+    except (BotoCoreError, ClientError) as error:
+        raise DependencyUnavailable(f"SQS queue is unavailable: {error}") from error
 
 
 def send_messages(messages: Sequence[tuple[str, str]]) -> set[str]:

@@ -151,8 +151,8 @@ Transaction = Callable[[], AbstractContextManager[SqlStatements]]
 
 
 def _core_transaction() -> AbstractContextManager[SqlStatements]:
-    # Imported on use: the door passes crowdify.persistence.pg_connection.transaction and so never loads SQLAlchemy
-    # (~165 ms).
+    # Imported on use: the door passes crowdify.persistence.pg_connection.transaction and so never loads SQLAlchemy,
+    # a large part of a cold start.
     from crowdify.persistence.database import statements_transaction
 
     return statements_transaction()

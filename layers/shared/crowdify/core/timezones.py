@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import overload
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from crowdify.core.errors import InvalidRequest
@@ -13,6 +14,14 @@ def zone(name: str) -> ZoneInfo:
         return ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError) as error:
         raise InvalidRequest(f"Unknown time zone {name!r}; use an IANA name such as 'America/Santiago'") from error
+
+
+@overload
+def in_event_zone(moment: datetime, zone_name: str) -> datetime: ...
+
+
+@overload
+def in_event_zone(moment: datetime | None, zone_name: str) -> datetime | None: ...
 
 
 def in_event_zone(moment: datetime | None, zone_name: str) -> datetime | None:

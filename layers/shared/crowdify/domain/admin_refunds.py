@@ -103,7 +103,9 @@ class RefundIntent:
 
 
 def _intent_of(refund: Refund) -> RefundIntent:
-    assert refund.order_id is not None
+    if refund.order_id is None:
+        # Only the refund of a payment that matched no order has none, and an admin never makes those.
+        raise ValueError(f"Refund {refund.idempotency_key} names no order: it is not an admin's refund")
     return RefundIntent(
         refund.order_id,
         refund.provider_payment_id,

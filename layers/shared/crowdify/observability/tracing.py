@@ -1,8 +1,8 @@
 """The Powertools Tracer, built on first use and only when tracing is switched on.
 
-Building a Tracer imports the X-Ray SDK, and with it botocore: about 250 ms on every cold start, more than the
-rest of an API function's imports together. Lambda's active tracing already records each invocation without
-it, so the SDK (for subsegments and annotations) is opt-in: POWERTOOLS_TRACE_DISABLED=false.
+Building a Tracer imports the X-Ray SDK, and with it botocore: on every cold start, more than the rest of an API
+function's imports together (bench/coldstart.py measures the functions). Lambda's active tracing already records
+each invocation without it, so the SDK (for subsegments and annotations) is opt-in: POWERTOOLS_TRACE_DISABLED=false.
 """
 
 from __future__ import annotations

@@ -32,9 +32,9 @@ def driver_url_and_arguments(database_url: str) -> tuple[str, dict[str, Any]]:
 def remember_placeholder_rewrites() -> None:
     """Make pg8000 rewrite each statement's placeholders once, not on every execute.
 
-    pg8000 turns `%s` into `$1…` with a Python loop over every character of the statement, on every call (about
-    0.3 µs a character: the door's 3 KB check-in statement spent 1 ms of CPU per scan there, more than the rest of
-    the query path). For the positional styles SQLAlchemy uses, the result depends on the text alone.
+    pg8000 turns `%s` into `$1…` with a Python loop over every character of the statement, on every call: for the
+    door's long check-in statement that loop cost more CPU per scan than the rest of the query path (bench/scan.py
+    measures a scan). For the positional styles SQLAlchemy uses, the result depends on the text alone.
     """
     import pg8000.legacy
 

@@ -1,5 +1,5 @@
 """Postgres through pg8000 alone, for the door (validate) and the usual purchase: plain SQL without SQLAlchemy's
-import, which is about 165 ms of a cold start (DESIGN.md "Cold start budget"), and without its per-statement work.
+import, a large part of a cold start (bench/coldstart.py measures the functions), and without its per-statement work.
 
 One connection per warm container (Lambda runs one invocation at a time), opened on first use from
 `settings.database_url` with the session defaults crowdify.persistence.database sets. More are opened only while
