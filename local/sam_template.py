@@ -261,6 +261,10 @@ def _cors_configuration(
     )
 
 
+# Stands in for a value known only once deployed; no real string contains it.
+UNKNOWN = "\0unknown\0"
+
+
 class _IntrinsicResolver:
     """Resolves the intrinsic functions whose value is known before deployment."""
 
@@ -291,8 +295,15 @@ class _IntrinsicResolver:
                 return self._substitute(argument)
             if key == "Fn::Split":
                 delimiter, source = argument
-                source = self.resolve(source)
-                return source.split(delimiter) if isinstance(source, str) else None
+                # A part naming a resource's attribute (a CloudFront domain) has no value before a deploy: it is left
+                # out, so a list such as CORS origins keeps the parts known here.
+                if isinstance(source, dict) and set(source) == {"Fn::Sub"}:
+                    source = self._substitute(source["Fn::Sub"], unknown_attributes=UNKNOWN)
+                else:
+                    source = self.resolve(source)
+                if not isinstance(source, str):
+                    return None
+                return [part for part in source.split(delimiter) if UNKNOWN not in part]
             if key == "Fn::Join":
                 delimiter, parts = argument
                 parts = self.resolve(parts)
@@ -333,7 +344,9 @@ class _IntrinsicResolver:
             return any(verdicts)
         return None
 
-    def _substitute(self, argument: Any) -> str | None:
+    def _substitute(self, argument: Any, unknown_attributes: str | None = None) -> str | None:
+        """The text with its variables; None when one is unknown here, unless `unknown_attributes` stands in for the
+        resources' attributes (`${Resource.Attribute}`)."""
         text, variables = (argument, {}) if isinstance(argument, str) else (argument[0], argument[1])
         known = {**self.values, **{name: self.resolve(item) for name, item in variables.items()}}
         unresolved = False
@@ -341,6 +354,8 @@ class _IntrinsicResolver:
         def replace(match: re.Match[str]) -> str:
             nonlocal unresolved
             replacement = known.get(match.group(1))
+            if replacement is None and unknown_attributes is not None and "." in match.group(1):
+                return unknown_attributes
             if not isinstance(replacement, str | int):
                 unresolved = True
                 return ""

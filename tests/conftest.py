@@ -49,6 +49,7 @@ pytest_plugins = [
     "tests.support.purchases",
     "tests.support.paid_orders",
     "tests.support.faults",
+    "tests.support.browser",
 ]
 
 TEST_JWT_SECRET = "test-jwt-secret-that-is-long-enough-for-hs256"

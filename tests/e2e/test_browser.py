@@ -11,31 +11,14 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Browser, Page, expect
 
 from tests.support.journeys import buy, publish_event
 from tests.support.stack import free_port, token_for
 
 pytestmark = pytest.mark.e2e
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGUMENTS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 STATUS_SECONDS = 20
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGUMENTS)
-        yield launched
-        launched.close()
 
 
 class _BlankPage(BaseHTTPRequestHandler):
@@ -52,13 +35,13 @@ class _BlankPage(BaseHTTPRequestHandler):
 
 
 @contextmanager
-def page_on_origin(browser: Browser, origin: str) -> Iterator[Page]:
+def page_on_origin(chromium: Browser, origin: str) -> Iterator[Page]:
     """A page really served from `origin` (a page that Playwright made up would count as a public address, and
     Chromium refuses those any request to the loopback address whatever CORS says)."""
     server = ThreadingHTTPServer(("127.0.0.1", urlsplit(origin).port or 80), _BlankPage)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
-    page = browser.new_page()
+    page = chromium.new_page()
     try:
         page.goto(f"{origin}/")
         yield page
@@ -85,15 +68,15 @@ async ([gateway, token]) => {
 
 
 def test_a_web_client_on_an_allowed_origin_passes_the_browsers_preflight_and_another_origin_does_not(
-    local_stack: dict[str, Any], browser: Browser
+    local_stack: dict[str, Any], chromium: Browser
 ) -> None:
     admin = token_for(local_stack, "admin")
     log_before = (local_stack["local_dir"] / "stack.log").read_text()
     arguments = [local_stack["gateway"], admin]
 
-    with page_on_origin(browser, local_stack["web_client_origin"]) as page:
+    with page_on_origin(chromium, local_stack["web_client_origin"]) as page:
         allowed = page.evaluate(CREATE_EVENT_SCRIPT, arguments)
-    with page_on_origin(browser, f"http://localhost:{free_port()}") as page:
+    with page_on_origin(chromium, f"http://localhost:{free_port()}") as page:
         refused = page.evaluate(CREATE_EVENT_SCRIPT, arguments)
 
     # Authorization and a JSON content type make the browser ask first (OPTIONS); the answer let it send the POST.
@@ -106,14 +89,14 @@ def test_a_web_client_on_an_allowed_origin_passes_the_browsers_preflight_and_ano
 
 
 def test_the_checkout_returns_to_a_local_page_that_shows_the_order_and_follows_its_status(
-    local_stack: dict[str, Any], browser: Browser
+    local_stack: dict[str, Any], chromium: Browser
 ) -> None:
     gateway = local_stack["gateway"]
     admin = token_for(local_stack, "admin")
     buyer = token_for(local_stack, "user", "browser-buyer@example.test")
     paid_event = publish_event(gateway, admin, price=8000)
     purchase = buy(gateway, buyer, paid_event["id"], ["Ana Pérez"])
-    page = browser.new_page()
+    page = chromium.new_page()
     page.add_init_script(f"localStorage.setItem('crowdify.token', {buyer!r})")
 
     # The buyer clicks Approve on the checkout page, which sends them to the back URL for a success.

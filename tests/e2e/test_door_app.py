@@ -10,8 +10,10 @@ import json
 import os
 import subprocess
 import time
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 import qrcode
@@ -26,6 +28,16 @@ from tests.support.stack import token_for
 pytestmark = pytest.mark.e2e
 
 VERDICT_TIMEOUT_MILLISECONDS = 20_000
+
+
+def starting_soon() -> str:
+    """An event an hour from now, in its own zone: the door admits scans from 12 hours before it starts, so the
+    offline scans the test makes now fall inside the window."""
+    return (
+        (datetime.now(ZoneInfo("America/Santiago")) + timedelta(hours=1))
+        .replace(tzinfo=None)
+        .isoformat(timespec="seconds")
+    )
 
 
 def paid_tickets(stack: dict[str, Any], event_id: str, holders: list[str]) -> list[PrintedCode]:
@@ -67,8 +79,8 @@ def test_a_gate_pairs_scans_goes_offline_syncs_and_is_revoked(
     gateway = local_stack["gateway"]
     app_url = f"{gateway}/scan/"
     admin = token_for(local_stack, "admin")
-    concert = publish_event(gateway, admin, name="Concierto en la puerta")["id"]
-    other_event = publish_event(gateway, admin, name="Otro evento")["id"]
+    concert = publish_event(gateway, admin, name="Concierto en la puerta", starts_at=starting_soon())["id"]
+    other_event = publish_event(gateway, admin, name="Otro evento", starts_at=starting_soon())["id"]
     ana, benito, carla = paid_tickets(local_stack, concert, ["Ana Pérez", "Benito Soto", "Carla Díaz"])
     [foreign] = paid_tickets(local_stack, other_event, ["Diego Rojas"])
     device = create_device(gateway, admin, concert, "Puerta norte")
@@ -181,7 +193,7 @@ def test_a_scanner_user_signs_in_with_a_token_types_codes_and_unpairs(
     shots = artifacts_directory("scanner-user")
     gateway = local_stack["gateway"]
     admin = token_for(local_stack, "admin")
-    festival = publish_event(gateway, admin, name="Festival del sur")["id"]
+    festival = publish_event(gateway, admin, name="Festival del sur", starts_at=starting_soon())["id"]
     [elena] = paid_tickets(local_stack, festival, ["Elena Vidal"])
     refunded_buyer = f"door-app-refund-{time.time_ns()}@example.test"
     refunded = buy(gateway, token_for(local_stack, "user", email=refunded_buyer), festival, ["Félix Mora"])
@@ -236,7 +248,7 @@ def test_a_phone_pairs_by_filming_the_qr_code_of_make_devices_link(
 ) -> None:
     gateway = local_stack["gateway"]
     admin = token_for(local_stack, "admin")
-    event_id = publish_event(gateway, admin, name="Feria de día")["id"]
+    event_id = publish_event(gateway, admin, name="Feria de día", starts_at=starting_soon())["id"]
     made = subprocess.run(
         ["make", "--no-print-directory", "-s", "device", f"EVENT={event_id}", "NAME=Puerta QR"],
         cwd=REPOSITORY_ROOT,

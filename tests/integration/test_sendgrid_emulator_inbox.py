@@ -9,32 +9,19 @@ from __future__ import annotations
 import base64
 import contextlib
 import json
-import os
 import re
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Browser, Page, expect
 from playwright.sync_api import Error as PlaywrightError
 from sendgrid import SendGridAPIClient
 from sendgrid.helpers.mail import Attachment, Disposition, FileContent, FileName, FileType, Mail
 
 from local.sendgrid_emulator import SendGridEmulator
 
-pytest_plugins = ["tests.support.sendgrid"]
-
-# Debian's package; CHROMIUM names another build.
-CHROMIUM = Path(os.environ.get("CHROMIUM", "/usr/bin/chromium"))
-CHROMIUM_ARGUMENTS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 # Every byte value, so a download that went through a text decoding somewhere would not compare equal.
 PDF_BYTES = b"%PDF-1.4\n" + bytes(range(256)) * 4 + b"\n%%EOF\n"
 SCRIPT_RAN = "the mail's script ran"
@@ -49,19 +36,9 @@ fetch("/_emulator/reset", {{method: "POST"}});
 """
 
 
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    if not CHROMIUM.exists():
-        pytest.fail(f"no Chromium at {CHROMIUM}: install Debian's chromium package, or set CHROMIUM to a build")
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGUMENTS)
-        yield launched
-        launched.close()
-
-
 @pytest.fixture
-def page(browser: Browser) -> Iterator[Page]:
-    context = browser.new_context(accept_downloads=True)
+def page(chromium: Browser) -> Iterator[Page]:
+    context = chromium.new_context(accept_downloads=True)
     # Everything here is local: a failure should say so in seconds, not Playwright's 30.
     context.set_default_timeout(10_000)
     yield context.new_page()

@@ -27,6 +27,7 @@ SCANNER_DIST = REPOSITORY_ROOT / "web" / "scanner" / "dist"
 ARTIFACTS = REPOSITORY_ROOT / ".local" / "artifacts" / "door-app"
 # A phone in portrait (the issue's 390 x 844).
 VIEWPORT = {"width": 390, "height": 844}
+# This machine has no network beyond loopback: without the background-networking flags Chromium keeps trying.
 CHROMIUM_FLAGS = [
     "--no-sandbox",
     "--disable-gpu",
@@ -34,9 +35,8 @@ CHROMIUM_FLAGS = [
     "--disable-component-update",
     "--disable-sync",
     "--no-first-run",
-    "--use-fake-device-for-media-stream",
-    "--use-fake-ui-for-media-stream",
 ]
+CAMERA_FLAGS = ["--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream"]
 # The fake camera's picture: 640 x 480 at 10 frames a second, the ticket's QR code filling most of the height.
 FRAME_WIDTH, FRAME_HEIGHT, FRAMES_PER_SECOND = 640, 480, 10
 
@@ -103,7 +103,7 @@ class Phone:
             str(self.profile),
             executable_path=str(CHROMIUM),
             headless=True,
-            args=[*CHROMIUM_FLAGS, f"--use-file-for-fake-video-capture={camera}"],
+            args=[*CHROMIUM_FLAGS, *CAMERA_FLAGS, f"--use-file-for-fake-video-capture={camera}"],
             viewport=VIEWPORT,
             device_scale_factor=2,
             locale="es-CL",
@@ -117,23 +117,33 @@ class Phone:
             context.close()
 
 
-@pytest.fixture(scope="session")
+# Per module, never per session: while Playwright's sync API runs, its event loop is the thread's running loop, so
+# nothing else in the thread may start one (asyncio.run in the load tests) until it stops.
+@pytest.fixture(scope="module")
 def browser_playwright() -> Iterator[Any]:
     if not CHROMIUM.exists():
         pytest.fail(
             f"{CHROMIUM} is missing: the browser tests use Debian's Chromium (apt-get install chromium)", pytrace=False
         )
-    if not (SCANNER_DIST / "index.html").exists():
-        pytest.fail(f"The door app is not built ({SCANNER_DIST}): run `make scanner` (or make build)", pytrace=False)
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
         yield playwright
 
 
+@pytest.fixture(scope="module")
+def chromium(browser_playwright: Any) -> Iterator[Any]:
+    """A headless Chromium for pages that need no camera."""
+    browser = browser_playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_FLAGS)
+    yield browser
+    browser.close()
+
+
 @pytest.fixture
 def phone(browser_playwright: Any, tmp_path: Path) -> Phone:
     """A phone with a fresh profile (nothing paired, nothing cached)."""
+    if not (SCANNER_DIST / "index.html").exists():
+        pytest.fail(f"The door app is not built ({SCANNER_DIST}): run `make scanner` (or make build)", pytrace=False)
     return Phone(browser_playwright, tmp_path / "profile")
 
 
