@@ -1,6 +1,6 @@
 # Crowdify: local development, checks and build. Needs only python3 (3.11) and pip.
 #   make test            lint + template checks + sam build + every test, then integration and e2e through PgBouncer
-#   make run             the local stack (see DESIGN.md, "The local stack")
+#   make run             the local stack (see docs/architecture.md, "The local stack")
 #   make token ROLE=admin [EMAIL=...]   prints a JWT for a running local stack as its last line
 #   make device EVENT=<id> [NAME=...]   prints a door-app pairing link for a running local stack as its last line
 #   make build           the door app (web/scanner/dist) + sam build + precompiled bytecode in .aws-sam/build

@@ -23,7 +23,7 @@ MERCADOPAGO_ACCESS_TOKEN = "bench-mp-token"
 MERCADOPAGO_WEBHOOK_SECRET = "bench-webhook-secret"
 SENDGRID_API_KEY = "bench-sendgrid-key"
 BUCKET = "crowdify-tickets-bench"
-# Not statements in the sense of DESIGN.md: transaction control and connection checks.
+# Not statements in the sense of docs/architecture.md: transaction control and connection checks.
 _NOT_A_STATEMENT = re.compile(r"^\s*(BEGIN|COMMIT|ROLLBACK|SAVEPOINT|RELEASE|SELECT 1\s*$)", re.IGNORECASE)
 
 

@@ -305,7 +305,7 @@ def drop_database(server_url: str, name: str) -> None:
 
 
 def test_server_url() -> str:
-    """The Postgres server tests make their databases on (DESIGN.md, "Tests").
+    """The Postgres server tests make their databases on (docs/architecture.md, "How we test").
 
     `DATABASE_URL` if set, else 127.0.0.1:5432 if it answers, else an embedded server in
     `.local/test-postgres`, started once and left running so the next test run starts at once.

@@ -1,4 +1,4 @@
-"""A SendGrid v3 emulator for the local stack and the tests (DESIGN.md, "The local stack").
+"""A SendGrid v3 emulator for the local stack and the tests (docs/architecture.md, "The local stack").
 
 `POST /v3/mail/send` checks the bearer key, validates the body the way SendGrid rejects the
 usual mistakes, answers 202 with `X-Message-Id`, and keeps the message as one JSON file in the

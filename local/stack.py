@@ -1,4 +1,4 @@
-"""`make run`: the whole of Crowdify on this machine (DESIGN.md, "The local stack").
+"""`make run`: the whole of Crowdify on this machine (docs/architecture.md, "The local stack").
 
 Postgres (DATABASE_URL, or embedded in .local/), migrations, moto (S3, SQS, DynamoDB), the
 MercadoPago and SendGrid emulators, the gateway serving template.yaml, one SQS poller per

@@ -1,4 +1,4 @@
-"""Deliver a paid order's tickets once per outbox message: PDF, S3, one email (DESIGN.md, issue "Payments to tickets").
+"""Deliver a paid order's tickets once per outbox message: PDF, S3, one email (docs/architecture.md, "The shape").
 
 Exactly-once sending is kept by the `email_deliveries` row of the message id, in three short transactions with no
 lock held across a network call:

@@ -1,5 +1,5 @@
 """One PDF per order, one A4 page per ticket, each page with exactly one barcode: the QR code
-whose text is the ticket's `qr_signature` (contract: DESIGN.md, "QR tickets").
+whose text is the ticket's `qr_signature` (contract: docs/architecture.md, "QR tickets").
 
 The QR code is drawn as vector rectangles straight from the qrcode matrix: no raster image, so
 no PIL on this path, and the code stays sharp at any zoom or print size.

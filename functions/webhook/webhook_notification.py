@@ -1,4 +1,4 @@
-"""A MercadoPago notification as it arrives: what it names, and whether MercadoPago signed it (DESIGN.md).
+"""A MercadoPago notification as it arrives: what it names, and whether MercadoPago signed it (docs/architecture.md).
 
 A notification is only a trigger. What it says is never trusted beyond "payment X changed": the payment itself is
 fetched from MercadoPago before anything is applied.

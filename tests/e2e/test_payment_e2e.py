@@ -1,5 +1,5 @@
 """A purchase through the local stack over HTTP: checkout, Approve on the MercadoPago emulator, the signed webhook,
-SQS, notify, and the email with the PDF whose QR codes verify — within the 10 s DESIGN.md promises."""
+SQS, notify, and the email with the PDF whose QR codes verify — within the 10 s the local stack promises."""
 
 from __future__ import annotations
 

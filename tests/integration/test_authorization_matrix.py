@@ -3,9 +3,9 @@
 Each protected route is also called with input it would refuse (path, query and body): a caller without a token
 still gets 401 and one without the role 403, never a 422 that tells them what the route takes.
 
-The callers are the six kinds of DESIGN.md "Roles" (anonymous, user, scanner, scanner device, coordinator,
-admin), with the user split by ownership: the owner of the order, ticket and user id in the path, and another
-user. A route missing from ROUTES fails the test, so a new route cannot ship without its row in the matrix.
+The callers are the six kinds of docs/architecture.md "Roles and authentication" (anonymous, user, scanner, scanner
+device, coordinator, admin), with the user split by ownership: the owner of the order, ticket and user id in the path,
+and another user. A route missing from ROUTES fails the test, so a new route cannot ship without its row in the matrix.
 Each cell runs against a world of its own, so one caller's change (a delete, a refund) never decides another's.
 """
 
@@ -109,7 +109,7 @@ def build_world(mercadopago: Any) -> World:
     return world
 
 
-# Expected outcome per caller, by policy (DESIGN.md "Roles and authentication").
+# Expected outcome per caller, by policy (docs/architecture.md "Roles and authentication").
 def policy(**outcomes: Any) -> dict[str, Any]:
     return {caller: outcomes.get(caller, OK) for caller in CALLERS}
 

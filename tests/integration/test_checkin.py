@@ -88,7 +88,7 @@ def test_accepted_then_already_used_naming_the_first_check_in(scanner: Identity)
 
 
 def test_the_design_test_vector_key_signs_codes_the_door_accepts(scanner: Identity) -> None:
-    # The tests run with the DESIGN.md test-vector seed: the door accepts what that key signs, and lists its kid.
+    # The tests run with the QR test vector's seed: the door accepts what that key signs, and lists its kid.
     signer = keyring_from_settings(get_settings())
     assert signer.current_key_id == "56475aa7"
     ticket = issue_tickets(1).tickets[0]

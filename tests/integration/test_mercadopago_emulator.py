@@ -76,7 +76,7 @@ def receiver() -> Iterator[WebhookReceiver]:
 
 
 def signature_is_valid(secret: str, data_id: str, request_id: str, x_signature: str) -> bool:
-    """DESIGN.md's check, written from its definition rather than from the emulator's code."""
+    """The contract's check, written from its definition rather than from the emulator's code."""
     parts = dict(part.strip().split("=", 1) for part in x_signature.split(","))
     normalised_id = data_id.lower() if data_id.isalnum() else data_id
     manifest = f"id:{normalised_id};request-id:{request_id};ts:{parts['ts']};"

@@ -1,6 +1,6 @@
 """The `local_stack` fixture: `python -m local.stack` as a subprocess, on free ports, in a folder of its own.
 
-Its database is a fresh one on the test server (DESIGN.md, "Tests"), dropped at the end, so a
+Its database is a fresh one on the test server (docs/architecture.md, "How we test"), dropped at the end, so a
 running `make run` and other test runs are never touched.
 """
 

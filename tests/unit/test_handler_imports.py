@@ -1,4 +1,4 @@
-"""Importing any function's handler needs no environment variable and does no I/O (DESIGN.md "Cold start
+"""Importing any function's handler needs no environment variable and does no I/O (docs/architecture.md "Cold start
 budget"): settings are read on first use. One fresh interpreter imports every handler of template.yaml with an
 empty environment, as a cold start with nothing configured would."""
 

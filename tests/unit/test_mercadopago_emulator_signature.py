@@ -1,4 +1,4 @@
-"""The emulator signs webhooks exactly as DESIGN.md's MercadoPago contract says."""
+"""The emulator signs webhooks exactly as the MercadoPago contract says (docs/architecture.md)."""
 
 from local.mercadopago_emulator import sign_notification, signature_manifest
 

@@ -13,7 +13,7 @@ from crowdify.auth.qr_tokens import (
 )
 from crowdify.config.settings import Settings
 
-# The test vector of DESIGN.md, "QR tickets (contract)".
+# The test vector of docs/architecture.md, "QR tickets".
 VECTOR_SECRET = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8"
 VECTOR_PUBLIC_KEY = "A6EHv_POEL4dcN0Y50vAmWfk1jCbpQ1fHdyGZBJVMbg"
 VECTOR_KEY_ID = "56475aa7"

@@ -5,7 +5,7 @@ import pytest
 
 from crowdify.auth.webhook_signature import manifest, sign, verify_signature
 
-# The test vector of DESIGN.md, "MercadoPago (contract)".
+# The test vector of docs/architecture.md, "MercadoPago".
 SECRET = "crowdify-test-webhook-secret"
 DATA_ID = "123456789"
 REQUEST_ID = "bb56a2f1-6aae-46ac-982e-9dcd3581d08e"

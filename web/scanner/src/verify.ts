@@ -1,4 +1,4 @@
-// Ticket QR codes, verified on the phone (contract: DESIGN.md, "QR tickets"): "CT1" + base64url of
+// Ticket QR codes, verified on the phone (contract: docs/architecture.md, "QR tickets"): "CT1" + base64url of
 // key_id (4) ‖ ticket_id (16) ‖ event_id (16) ‖ Ed25519 signature (64) over "CT1" ‖ key_id ‖ ticket_id ‖ event_id.
 import { verifyAsync } from "@noble/ed25519";
 

@@ -1,4 +1,4 @@
-// The QR codec against the contract's test vector (DESIGN.md, "QR tickets"), run by `npm test` under Node.
+// The QR codec against the contract's test vector (docs/architecture.md, "QR tickets"), run by `npm test` under Node.
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { decodeBase64url, encodeBase64url, verifyCode } from "../src/verify";

@@ -1,4 +1,5 @@
-"""Who is calling: bearer tokens verified locally, roles from the database (DESIGN.md "Roles and authentication").
+"""Who is calling: bearer tokens verified locally, roles from the database (docs/architecture.md "Roles and
+authentication").
 
 Two kinds of token are accepted:
 - Supabase Auth tokens (`iss` ends with `/auth/v1`, `aud` = "authenticated"): HS256 with the project's JWT secret,

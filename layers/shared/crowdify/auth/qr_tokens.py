@@ -1,4 +1,4 @@
-"""The QR token codec: Ed25519-signed ticket tokens (contract: DESIGN.md, "QR tickets").
+"""The QR token codec: Ed25519-signed ticket tokens (contract: docs/architecture.md, "QR tickets").
 
 A token is "CT1" followed by the base64url (no padding) of
 key_id (4) ‖ ticket_id (16) ‖ event_id (16) ‖ signature (64), where the signature covers

@@ -1,4 +1,4 @@
-"""MercadoPago webhook `x-signature` verification (contract: DESIGN.md, "MercadoPago").
+"""MercadoPago webhook `x-signature` verification (contract: docs/architecture.md, "MercadoPago").
 
 The header reads `ts=<timestamp>,v1=<hex>`; v1 is HMAC-SHA256, keyed with the webhook secret,
 over the manifest `id:{data.id};request-id:{x-request-id};ts:{ts};`. An alphanumeric data.id

@@ -1,8 +1,8 @@
 """How money changes an order: applying a MercadoPago payment, completing an order, cancelling its tickets.
 
 Shared by the webhook, the admin service (manual confirm, refunds), free purchases and anything else that moves
-an order between `pending`, `completed`, `refunded`, `partially_refunded` and `charged_back` (DESIGN.md, "Events,
-money, capacity, states"). Every function here works inside the caller's session and transaction and never calls
+an order between `pending`, `completed`, `refunded`, `partially_refunded` and `charged_back` (docs/architecture.md,
+"Orders, capacity and money"). Every function here works inside the caller's session and transaction and never calls
 a network service while it holds a lock: what must happen after the commit (publishing outbox messages, refunding a
 payment) comes back in the result, for the caller to do once the transaction has committed:
 

@@ -1,5 +1,5 @@
-"""The transactional outbox of paid-order messages (DESIGN.md): written in the transaction that causes the message,
-published to SQS right after its commit, and by a relay for whatever was not.
+"""The transactional outbox of paid-order messages (docs/architecture.md): written in the transaction that causes the
+message, published to SQS right after its commit, and by a relay for whatever was not.
 
 A message may reach SQS more than once (a publish that succeeded but whose bookkeeping did not commit); consumers are
 idempotent on `message_id`. None is ever lost: a row stays unpublished until SQS has accepted it.

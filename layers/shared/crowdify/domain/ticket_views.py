@@ -1,5 +1,5 @@
-"""A ticket as the web client reads it (DESIGN.md "Shapes the client relies on"): the buyer's list and the door's
-lookup return the same fields, read by the same columns."""
+"""A ticket as the web client reads it (docs/architecture.md, "The old web client's routes"): the buyer's list and the
+door's lookup return the same fields, read by the same columns."""
 
 from __future__ import annotations
 

@@ -402,7 +402,7 @@ def upgrade() -> None:
     op.create_index("ix_tickets_event_status", "tickets", ["event_id", "status"], unique=False)
     op.create_index("ix_tickets_order_id", "tickets", ["order_id"], unique=False)
 
-    # Events created without organizer_id belong to the installation's one default organiser (DESIGN.md).
+    # Events created without organizer_id belong to the installation's one default organiser (docs/architecture.md).
     op.execute(
         "INSERT INTO organizers (id, org_name, is_default) "
         "VALUES ('00000000-0000-4000-8000-000000000001', 'Crowdify', true)"
