@@ -74,7 +74,7 @@ def _purchases(
         figures = purchase._run_workers(
             database_url,
             database_name,
-            seeded["buyers"][:PURCHASE_WORKERS],
+            purchase.buyer_groups(seeded["buyers"])[:PURCHASE_WORKERS],
             seeded["main_event"],
             seeded["main_type"],
             PURCHASE_SECONDS,
@@ -89,21 +89,9 @@ def _purchases(
 def _scanner(database_url: str, signer: Any, jwt_secret: str) -> tuple[str, list[str]]:
     """An event with enough issued tickets for every mode's scans, a scanner device for it; the device's token and the
     codes."""
-    from crowdify.auth.backend_tokens import issue_device_token
-    from crowdify.persistence import database
-
     per_mode = SINGLE_WORKER_SCANS + 1 + SCAN_WORKERS * (SCANS_PER_WORKER + 1)
     event_id, codes = scan._seed(database_url, signer.sign_ticket, per_mode * len(MODES))
-    device_id = uuid.uuid4()
-    engine = database.build_engine(database_url)
-    with engine.begin() as connection:
-        connection.exec_driver_sql(
-            "INSERT INTO scanner_devices (id, name, event_ids, expires_at) "
-            "VALUES (%s, 'bench door', ARRAY[%s]::uuid[], now() + interval '1 day')",
-            (str(device_id), str(event_id)),
-        )
-    engine.dispose()
-    return issue_device_token(str(device_id), [str(event_id)], jwt_secret, 3600), codes
+    return scan.door_device_token(database_url, event_id, jwt_secret), codes
 
 
 def _scans(
@@ -126,7 +114,7 @@ def run() -> dict[str, Any]:
     scan._quiet_metrics_warning()
     from crowdify.auth.qr_tokens import QrSigner, generate_qr_secret
     from crowdify.persistence.migrations import upgrade_to_head
-    from local.postgres import create_database, drop_database, test_server_url
+    from local.postgres import create_database, test_server_url
 
     server_url = test_server_url()
     database_name = f"crowdify_bench_pooler_{uuid.uuid4().hex[:8]}"
@@ -148,12 +136,14 @@ def run() -> dict[str, Any]:
                 "MERCADOPAGO_ACCESS_TOKEN": purchase.ACCESS_TOKEN,
                 "MERCADOPAGO_API_BASE_URL": emulator_url,
                 "PUBLIC_BASE_URL": "http://127.0.0.1:3000",
+                # As in bench/purchase.py: buyers place several orders each over the runs, never at the limit.
+                "MAX_PENDING_ORDERS_PER_BUYER": "1000000",
             }
         )
         # Imported once here, before the purchase workers fork: each starts as a warm container.
         import post_purchases  # noqa: F401
 
-        seeded = purchase._seed(database_url, PURCHASE_WORKERS)
+        seeded = purchase._seed(database_url, PURCHASE_WORKERS * purchase.BUYERS_PER_WORKER)
         scanner_token, codes = _scanner(database_url, signer, purchase.JWT_SECRET)
         remaining = iter(codes)
         for name, (mode, ssl_mode) in MODES.items():
@@ -178,15 +168,8 @@ def run() -> dict[str, Any]:
             }
         return results
     finally:
-        os.environ.clear()
-        os.environ.update(saved_environment)
-        emulator.terminate()
-        emulator.wait(timeout=10)
-        from crowdify.persistence.database import dispose_engine
-
-        dispose_engine()
+        purchase.tear_down(saved_environment, emulator, server_url, database_name)
         bouncer.stop()
-        drop_database(server_url, database_name)
 
 
 if __name__ == "__main__":

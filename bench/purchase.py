@@ -414,7 +414,7 @@ def _taken(database_url: str, ticket_type_id: str) -> dict[str, int]:
 def run() -> dict[str, Any]:
     _use_function_paths()
     from crowdify.persistence.migrations import upgrade_to_head
-    from local.postgres import create_database, drop_database, test_server_url
+    from local.postgres import create_database, test_server_url
 
     server_url = test_server_url()
     database_name = f"crowdify_bench_purchase_{uuid.uuid4().hex[:8]}"
@@ -441,10 +441,7 @@ def run() -> dict[str, Any]:
         import post_purchases  # noqa: F401
 
         seeded = _seed(database_url, max(WORKER_COUNTS) * BUYERS_PER_WORKER)
-        groups = [
-            seeded["buyers"][start : start + BUYERS_PER_WORKER]
-            for start in range(0, len(seeded["buyers"]), BUYERS_PER_WORKER)
-        ]
+        groups = buyer_groups(seeded["buyers"])
         figures: dict[str, Any] = {"hot_row_updates_per_second": hot_row_update_rate(database_url)}
         for workers in WORKER_COUNTS:
             figures[f"workers_{workers}"] = _run_workers(
@@ -482,14 +479,25 @@ def run() -> dict[str, Any]:
         figures["targets"] = TARGETS
         return figures
     finally:
-        os.environ.clear()
-        os.environ.update(saved_environment)
-        emulator.terminate()
-        emulator.wait(timeout=10)
-        from crowdify.persistence.database import dispose_engine
+        tear_down(saved_environment, emulator, server_url, database_name)
 
-        dispose_engine()
-        drop_database(server_url, database_name)
+
+def buyer_groups(buyers: list[tuple[str, str]]) -> list[list[tuple[str, str]]]:
+    """The seeded buyers, BUYERS_PER_WORKER to a worker, which buys for them in turn."""
+    return [buyers[start : start + BUYERS_PER_WORKER] for start in range(0, len(buyers), BUYERS_PER_WORKER)]
+
+
+def tear_down(saved_environment: dict[str, str], emulator: Any, server_url: str, database_name: str) -> None:
+    """After a run: the environment as it was, the emulator stopped, the engine closed and the run's database gone."""
+    from crowdify.persistence.database import dispose_engine
+    from local.postgres import drop_database
+
+    os.environ.clear()
+    os.environ.update(saved_environment)
+    emulator.terminate()
+    emulator.wait(timeout=10)
+    dispose_engine()
+    drop_database(server_url, database_name)
 
 
 if __name__ == "__main__":

@@ -285,10 +285,26 @@ def _percentile(samples: list[float], fraction: float) -> float:
     return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
 
 
+def door_device_token(database_url: str, event_id: uuid.UUID, jwt_secret: str) -> str:
+    """A scanner device of the event, valid for a day; its token."""
+    from crowdify.auth.backend_tokens import issue_device_token
+    from crowdify.persistence import database
+
+    device_id = uuid.uuid4()
+    engine = database.build_engine(database_url)
+    with engine.begin() as connection:
+        connection.exec_driver_sql(
+            "INSERT INTO scanner_devices (id, name, event_ids, expires_at) "
+            "VALUES (%s, 'bench door', ARRAY[%s]::uuid[], now() + interval '1 day')",
+            (str(device_id), str(event_id)),
+        )
+    engine.dispose()
+    return issue_device_token(str(device_id), [str(event_id)], jwt_secret, 3600)
+
+
 def run() -> dict[str, Any]:
     _use_function_paths()
     _quiet_metrics_warning()
-    from crowdify.auth.backend_tokens import issue_device_token
     from crowdify.auth.qr_tokens import QrSigner, generate_qr_secret
     from crowdify.config import settings
     from crowdify.persistence import database, pg_connection
@@ -312,16 +328,7 @@ def run() -> dict[str, Any]:
     try:
         upgrade_to_head(database_url)
         event_id, codes = _seed(database_url, signer.sign_ticket)
-        device_id = uuid.uuid4()
-        seed_engine = database.build_engine(database_url)
-        with seed_engine.begin() as connection:
-            connection.exec_driver_sql(
-                "INSERT INTO scanner_devices (id, name, event_ids, expires_at) "
-                "VALUES (%s, 'bench door', ARRAY[%s]::uuid[], now() + interval '1 day')",
-                (str(device_id), str(event_id)),
-            )
-        seed_engine.dispose()
-        token = issue_device_token(str(device_id), [str(event_id)], jwt_secret, 3600)
+        token = door_device_token(database_url, event_id, jwt_secret)
         remaining = iter(codes)
 
         with _environment(environment):

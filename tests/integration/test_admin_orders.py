@@ -4,11 +4,9 @@ notify function, manual confirmation."""
 from __future__ import annotations
 
 import json
-import threading
 import urllib.parse
 import uuid
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
@@ -35,6 +33,7 @@ from tests.support.paid_orders import (
     update_payment,
 )
 from tests.support.purchases import purchase_body
+from tests.support.races import all_at_once
 from tests.support.sendgrid import sent_emails
 
 ORDERS = "/api/v1/admin/orders"
@@ -365,14 +364,7 @@ def test_five_concurrent_requests_with_one_key_make_one_refund(
     admin: Identity, buyer: Identity, mercadopago: MercadoPagoEmulator
 ) -> None:
     order, payment_id = paid_through_mercadopago(mercadopago, buyer, attendees=2)
-    start = threading.Barrier(5)
-
-    def ask() -> int:
-        start.wait()
-        return refund(admin, order.id, {"amount": 15000}, key="double-click").status
-
-    with ThreadPoolExecutor(max_workers=5) as pool:
-        statuses = list(pool.map(lambda _: ask(), range(5)))
+    statuses = all_at_once(lambda _: refund(admin, order.id, {"amount": 15000}, key="double-click").status, racers=5)
 
     # The first request makes it; the others find its intent (200 once made, 409 while it waits for MercadoPago).
     assert statuses.count(200) >= 1 and set(statuses) <= {200, 409}, statuses

@@ -3,12 +3,10 @@ its own event: Powertools keeps per-invocation state on the resolver, which crow
 
 from __future__ import annotations
 
-import threading
-from concurrent.futures import ThreadPoolExecutor
-
 from tests.support.api_gateway import call
 from tests.support.identities import create_identity
 from tests.support.orders import create_event, create_pending_order
+from tests.support.races import all_at_once
 
 BUYERS = 12
 CALLS_EACH = 8
@@ -18,10 +16,10 @@ def test_concurrent_invocations_of_one_handler_never_mix_their_callers_or_routes
     event = create_event(capacity=1000)
     buyers = [create_identity("user") for _ in range(BUYERS)]
     orders = {buyer.token: create_pending_order(event, buyer.user_id, attendees=1).id for buyer in buyers}
-    start = threading.Barrier(BUYERS)
+    tokens = list(orders)
 
-    def ask_for_own_order(token: str) -> list[tuple[int, str]]:
-        start.wait()
+    def ask_for_own_order(index: int) -> list[tuple[int, str]]:
+        token = tokens[index]
         answers = []
         for _ in range(CALLS_EACH):
             answer = call(
@@ -34,8 +32,7 @@ def test_concurrent_invocations_of_one_handler_never_mix_their_callers_or_routes
             answers.append((answer.status, answer.json().get("order_id", answer.body)))
         return answers
 
-    with ThreadPoolExecutor(BUYERS) as pool:
-        results = dict(zip(orders, pool.map(ask_for_own_order, orders), strict=True))
+    results = dict(zip(tokens, all_at_once(ask_for_own_order, BUYERS), strict=True))
 
     wrong = [
         (str(orders[token]), answer)

@@ -3,7 +3,6 @@ a cancelled event. Through the handlers, against real Postgres."""
 
 from __future__ import annotations
 
-import threading
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -14,6 +13,7 @@ from crowdify.persistence.database import engine
 from tests.support.api_gateway import HttpResponse, call
 from tests.support.devices import issue_device
 from tests.support.identities import Identity
+from tests.support.races import all_at_once
 from tests.support.tickets import checkin_rows, issue_tickets, ticket_row
 
 VALIDATE = "/api/v1/tickets/validate"
@@ -60,18 +60,9 @@ def test_a_nonce_reused_with_another_ticket_is_refused_and_never_answers_for_the
 def race_one_nonce(scanner: Identity) -> None:
     first, second = issue_tickets(2).tickets
     nonce = uuid.uuid4().hex
-    start = threading.Barrier(2)
-    answers: dict[uuid.UUID, HttpResponse] = {}
-
-    def scan(ticket: Any) -> None:
-        start.wait()
-        answers[ticket.id] = validate(scanner.token, ticket.qr_signature, nonce=nonce)
-
-    threads = [threading.Thread(target=scan, args=(ticket,)) for ticket in (first, second)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(30)
+    racing = (first, second)
+    scanned = all_at_once(lambda index: validate(scanner.token, racing[index].qr_signature, nonce=nonce), racers=2)
+    answers: dict[uuid.UUID, HttpResponse] = {ticket.id: answer for ticket, answer in zip(racing, scanned, strict=True)}
 
     assert sorted(answer.status for answer in answers.values()) == [200, 409]
     winner = next(ticket for ticket in (first, second) if answers[ticket.id].status == 200)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 import json
 import re
-import threading
 import uuid
 from datetime import UTC, datetime
 from typing import Any
@@ -28,6 +27,7 @@ from tests.support.identities import Identity
 from tests.support.notify import run_notify, sqs_records
 from tests.support.orders import create_event, create_pending_order
 from tests.support.paid_orders import AwsResources
+from tests.support.races import all_at_once
 from tests.support.sendgrid import sent_emails
 
 pytestmark = pytest.mark.usefixtures("aws_resources", "sendgrid")
@@ -136,23 +136,15 @@ def test_concurrent_deliveries_of_one_message_send_exactly_once(buyer: Identity,
 
     _, body = paid_order(buyer)
     message = PaidOrderMessage.model_validate_json(body)
-    barrier = threading.Barrier(4)
-    results: list[str] = []
 
-    def deliver() -> None:
-        barrier.wait()
+    def deliver(_: int) -> str:
         try:
-            results.append(deliver_paid_order(message))
+            return deliver_paid_order(message)
         except DeliveryInProgress:
-            results.append("in_progress")
+            return "in_progress"
 
-    threads = [threading.Thread(target=deliver) for _ in range(4)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(30)
+    results = all_at_once(deliver, racers=4)
 
-    assert len(results) == 4, "every delivery answered"
     assert results.count("sent") == 1
     assert set(results) <= {"sent", "in_progress", "already_sent"}
     assert len(sent_emails(sendgrid)) == 1

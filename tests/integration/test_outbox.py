@@ -3,7 +3,6 @@ concurrent publishers."""
 
 from __future__ import annotations
 
-import threading
 import uuid
 
 import pytest
@@ -18,6 +17,7 @@ from tests.support.api_gateway import LambdaContext
 from tests.support.identities import Identity
 from tests.support.orders import create_event, create_pending_order
 from tests.support.paid_orders import AwsResources, create_payment, post_notification
+from tests.support.races import all_at_once
 
 pytestmark = pytest.mark.usefixtures("aws_resources")
 
@@ -92,24 +92,8 @@ def test_publish_after_commit_publishes_only_the_messages_it_is_given(aws_resour
 
 def test_concurrent_relays_publish_every_message_exactly_once(aws_resources: AwsResources) -> None:
     message_ids = unpublished_messages(37)
-    barrier = threading.Barrier(4)
-    counts: list[int] = []
-    errors: list[BaseException] = []
+    counts = all_at_once(lambda _: relay_unpublished(limit=100), racers=4)
 
-    def relay() -> None:
-        try:
-            barrier.wait()
-            counts.append(relay_unpublished(limit=100))
-        except BaseException as error:
-            errors.append(error)
-
-    threads = [threading.Thread(target=relay) for _ in range(4)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(30)
-
-    assert errors == []
     assert sum(counts) == 37
     sent = [message["message_id"] for message in aws_resources.received_messages()]
     assert sorted(sent) == sorted(str(message_id) for message_id in message_ids)

@@ -6,10 +6,8 @@ purchases at once from many threads (real Postgres, one connection each) never p
 
 from __future__ import annotations
 
-import threading
 import uuid
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
@@ -19,7 +17,6 @@ from purchases import purchase
 from crowdify.auth.callers import Caller
 from crowdify.config.settings import reset_settings
 from crowdify.core.errors import PurchaseLimitReached
-from crowdify.persistence.database import dispose_engine
 from local.mercadopago_emulator import MercadoPagoEmulator
 from tests.support.api_gateway import call
 from tests.support.identities import Identity, create_identity
@@ -32,6 +29,7 @@ from tests.support.purchases import (
     purchase_body,
     scalar,
 )
+from tests.support.races import all_at_once, connection_pools_of
 
 RACERS = 24
 
@@ -195,32 +193,24 @@ def test_a_free_event_gives_one_account_no_more_than_its_limit(admin: Identity, 
 
 @pytest.fixture
 def many_connections(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """Pools large enough that the racers meet in Postgres rather than queue for a connection."""
-    monkeypatch.setenv("DATABASE_POOL_SIZE", str(RACERS))
-    reset_settings()
-    dispose_engine()
-    yield
-    monkeypatch.delenv("DATABASE_POOL_SIZE")
-    reset_settings()
-    dispose_engine()
+    with connection_pools_of(RACERS, monkeypatch):
+        yield
 
 
 def race(buyer: Identity, event_id: str, seats_each: int) -> list[str]:
     """The buyer fires RACERS purchases at once: 'placed' or the refusal's detail for each."""
-    start = threading.Barrier(RACERS)
     caller = Caller(id=buyer.user_id, role="user", email=buyer.email)
+    body = purchase_body(buyer, event_id, seats(seats_each))
+    requests = [PurchaseRequest.model_validate(body) for _ in range(RACERS)]
 
-    def attempt(_: int) -> str:
-        request = PurchaseRequest.model_validate(purchase_body(buyer, event_id, seats(seats_each)))
-        start.wait()
+    def attempt(index: int) -> str:
         try:
-            purchase(caller, request, str(uuid.uuid4()), "http://127.0.0.1:3000")
+            purchase(caller, requests[index], str(uuid.uuid4()), "http://127.0.0.1:3000")
         except PurchaseLimitReached as error:
             return error.detail
         return "placed"
 
-    with ThreadPoolExecutor(max_workers=RACERS) as pool:
-        return list(pool.map(attempt, range(RACERS)))
+    return all_at_once(attempt, RACERS)
 
 
 def test_concurrent_purchases_of_one_buyer_never_pass_the_pending_order_limit(

@@ -16,9 +16,7 @@ from purchase_schemas import PurchaseRequest
 from purchases import purchase
 
 from crowdify.auth.callers import Caller
-from crowdify.config.settings import reset_settings
 from crowdify.core.errors import SoldOut
-from crowdify.persistence.database import dispose_engine
 from local.mercadopago_emulator import MercadoPagoEmulator
 from tests.support.identities import Identity, create_identity
 from tests.support.purchases import (
@@ -33,6 +31,7 @@ from tests.support.purchases import (
     purchase_body,
     scalar,
 )
+from tests.support.races import connection_pools_of
 
 RACERS = 60
 # Per pool: the process keeps up to this many pg8000 connections (crowdify.persistence.pg_connection, the usual path)
@@ -42,14 +41,8 @@ POOL_SIZE = 30
 
 @pytest.fixture
 def many_connections(checkout: MercadoPagoEmulator, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """Pools large enough that most racers really meet in Postgres rather than queue for a connection."""
-    monkeypatch.setenv("DATABASE_POOL_SIZE", str(POOL_SIZE))
-    reset_settings()
-    dispose_engine()
-    yield
-    monkeypatch.delenv("DATABASE_POOL_SIZE")
-    reset_settings()
-    dispose_engine()
+    with connection_pools_of(POOL_SIZE, monkeypatch):
+        yield
 
 
 def race(

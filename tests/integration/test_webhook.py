@@ -23,6 +23,7 @@ from tests.support.paid_orders import (
     post_notification,
     signature_headers,
 )
+from tests.support.races import all_at_once
 
 pytestmark = pytest.mark.usefixtures("mercadopago", "aws_resources")
 
@@ -203,25 +204,9 @@ def test_concurrent_deliveries_of_a_mismatched_payment_refund_it_once(buyer: Ide
 
     order = create_pending_order(create_event(), buyer.user_id)
     payment_id = create_payment(mercadopago, order.id, order.total + 1)
-    barrier = threading.Barrier(6)
-    actions: list[str] = []
-    errors: list[BaseException] = []
+    actions = all_at_once(lambda _: settle_payment(payment_id).action, racers=6)
 
-    def deliver() -> None:
-        try:
-            barrier.wait()
-            actions.append(settle_payment(payment_id).action)
-        except BaseException as error:
-            errors.append(error)
-
-    threads = [threading.Thread(target=deliver) for _ in range(6)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(30)
-
-    assert errors == []
-    assert len(actions) == 6 and set(actions) == {"amount_mismatch"}
+    assert set(actions) == {"amount_mismatch"}
     at_mercadopago = fetch_payment(mercadopago, payment_id)
     assert len(at_mercadopago["refunds"]) == 1
     assert at_mercadopago["transaction_amount_refunded"] == at_mercadopago["transaction_amount"]
@@ -312,24 +297,8 @@ def test_five_concurrent_deliveries_of_one_approval_complete_the_order_once(
 
     order = create_pending_order(create_event(), buyer.user_id, attendees=4)
     payment_id = create_payment(mercadopago, order.id, order.total)
-    barrier = threading.Barrier(5)
-    actions: list[str] = []
-    errors: list[BaseException] = []
+    actions = all_at_once(lambda _: settle_payment(payment_id).action, racers=5)
 
-    def deliver() -> None:
-        try:
-            barrier.wait()
-            actions.append(settle_payment(payment_id).action)
-        except BaseException as error:
-            errors.append(error)
-
-    threads = [threading.Thread(target=deliver) for _ in range(5)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(30)
-
-    assert errors == []
     assert sorted(actions) == ["already_applied"] * 4 + ["completed"]
     assert order_row(order.id)["status"] == "completed"
     assert len(tickets_of(order.id)) == 4
