@@ -1,8 +1,8 @@
 """How many seats and add-ons are sold, held and still available.
 
 Sold seats are the tickets that are not cancelled; held seats are the items of pending orders whose hold has not
-passed its deadline. An expired hold stops counting the moment its deadline passes, before any sweep marks the
-order `expired`. The same figures back the public `capacity_available` and the purchase's hold check.
+passed its deadline; reserved seats are those promo codes keep out of general sale. An expired hold stops counting
+the moment its deadline passes, before any sweep marks the order `expired`. The same figures back the public `capacity_available` and the purchase's hold check.
 """
 
 from __future__ import annotations
@@ -23,9 +23,19 @@ _TICKET_TYPE_USAGE = text(
            (SELECT count(*) FROM tickets t
              WHERE t.ticket_type_id = tt.id AND t.status <> 'cancelled') AS sold,
            (SELECT coalesce(sum(oi.quantity), 0) FROM order_items oi JOIN orders o ON o.id = oi.order_id
-             WHERE oi.ticket_type_id = tt.id AND o.status = 'pending' AND o.hold_expires_at > now()) AS held
+             WHERE oi.ticket_type_id = tt.id AND o.status = 'pending' AND o.hold_expires_at > now()) AS held,
+           (SELECT coalesce(sum(v.seats_reserved), 0) FROM vouchers v WHERE v.reserved_ticket_type_id = tt.id)
+           AS reserved
       FROM ticket_types tt
      WHERE tt.event_id = ANY(:event_ids)
+    """
+)
+
+_EVENT_RESERVATIONS = text(
+    """
+    SELECT event_id, sum(seats_reserved) AS reserved
+      FROM vouchers WHERE event_id = ANY(:event_ids) AND seats_reserved > 0
+     GROUP BY event_id
     """
 )
 
@@ -46,13 +56,14 @@ _SERVICE_USAGE = text(
 class Usage:
     sold: int = 0
     held: int = 0
+    reserved: int = 0
 
     @property
     def taken(self) -> int:
-        return self.sold + self.held
+        return self.sold + self.held + self.reserved
 
     def __add__(self, other: Usage) -> Usage:
-        return Usage(self.sold + other.sold, self.held + other.held)
+        return Usage(self.sold + other.sold, self.held + other.held, self.reserved + other.reserved)
 
 
 @dataclass(frozen=True)
@@ -74,7 +85,7 @@ class EventUsage:
 
 
 def usage_for_events(executor: Session | Connection, event_ids: Iterable[uuid.UUID]) -> EventUsage:
-    """Two statements, whatever the number of events."""
+    """Three statements, whatever the number of events."""
     ids = list(event_ids)
     events: dict[uuid.UUID, Usage] = {event_id: Usage() for event_id in ids}
     ticket_types: dict[uuid.UUID, Usage] = {}
@@ -82,9 +93,11 @@ def usage_for_events(executor: Session | Connection, event_ids: Iterable[uuid.UU
     if not ids:
         return EventUsage(events, ticket_types, services)
     for row in executor.execute(_TICKET_TYPE_USAGE, {"event_ids": ids}):
-        usage = Usage(int(row.sold), int(row.held))
-        ticket_types[row.id] = usage
-        events[row.event_id] = events[row.event_id] + usage
+        ticket_types[row.id] = Usage(int(row.sold), int(row.held), int(row.reserved))
+        # A type's reserved seats are counted once, in the event's reservations below.
+        events[row.event_id] = events[row.event_id] + Usage(int(row.sold), int(row.held))
+    for row in executor.execute(_EVENT_RESERVATIONS, {"event_ids": ids}):
+        events[row.event_id] = events[row.event_id] + Usage(reserved=int(row.reserved))
     for row in executor.execute(_SERVICE_USAGE, {"event_ids": ids}):
         services[row.id] = Usage(int(row.sold), int(row.held))
     return EventUsage(events, ticket_types, services)
