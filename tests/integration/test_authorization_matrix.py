@@ -52,6 +52,8 @@ class World:
     pending_order_id: uuid.UUID
     ticket_id: uuid.UUID
     ticket_token: str
+    voucher_id: uuid.UUID
+    voucher_code: str
     tokens: dict[str, str | None] = field(default_factory=dict)
 
     def caller_id(self, caller: str) -> uuid.UUID:
@@ -75,6 +77,13 @@ def build_world(mercadopago: Any) -> World:
             (device_id, "Puerta", [paid.event_id], admin.user_id, datetime.now(UTC) + timedelta(hours=8)),
         )
     device_token = issue_device_token(str(device_id), [str(paid.event_id)], get_settings().jwt_secret, 8 * 3600)
+    voucher_id, voucher_code = uuid.uuid4(), "MATRIX10"
+    with engine().begin() as connection:
+        connection.exec_driver_sql(
+            "INSERT INTO vouchers (id, event_id, code, discount_type, value, max_redemptions) "
+            "VALUES (%s, %s, %s, 'percent', 10, 5)",
+            (voucher_id, paid.event_id, voucher_code),
+        )
     world = World(
         owner=owner,
         other_user=other_user,
@@ -89,6 +98,8 @@ def build_world(mercadopago: Any) -> World:
         pending_order_id=pending.id,
         ticket_id=paid.tickets[0].id,
         ticket_token=paid.tickets[0].qr_signature,
+        voucher_id=voucher_id,
+        voucher_code=voucher_code,
     )
     world.tokens = {
         "anonymous": None,
@@ -138,6 +149,10 @@ def event_path(world: World) -> dict[str, str]:
     return {"event_id": str(world.event_id)}
 
 
+def voucher_path(world: World) -> dict[str, str]:
+    return {"event_id": str(world.event_id), "voucher_id": str(world.voucher_id)}
+
+
 def paid_order_path(world: World) -> dict[str, str]:
     return {"order_id": str(world.paid_order_id)}
 
@@ -154,6 +169,9 @@ ROUTES: dict[str, RouteCall] = {
     "GET /openapi.json": RouteCall(PUBLIC),
     "GET /api/v1/events": RouteCall(PUBLIC),
     "GET /api/v1/events/{event_id}": RouteCall(PUBLIC, event_path),
+    "GET /api/v1/events/{event_id}/vouchers/{code}": RouteCall(
+        PUBLIC, lambda world: {"event_id": str(world.event_id), "code": world.voucher_code.lower()}
+    ),
     "POST /api/v1/events": RouteCall(
         MANAGERS,
         body=lambda _w, _c: {"name": "Matrix", "starts_at": "2027-01-01T20:00:00", "capacity_total": 5, "price": 10},
@@ -223,6 +241,15 @@ ROUTES: dict[str, RouteCall] = {
     "PUT /api/v1/admin/organizer": RouteCall(ADMINS, body=lambda _w, _c: {"org_name": "Crowdify SpA"}),
     "GET /api/v1/admin/events": RouteCall(MANAGERS),
     "GET /api/v1/admin/events/{event_id}/stats": RouteCall(MANAGERS, event_path),
+    "POST /api/v1/admin/events/{event_id}/vouchers": RouteCall(
+        MANAGERS, event_path, body=lambda _w, _c: {"discount_type": "percent", "value": 10, "count": 2, "tag": "m"}
+    ),
+    "GET /api/v1/admin/events/{event_id}/vouchers": RouteCall(MANAGERS, event_path),
+    "GET /api/v1/admin/events/{event_id}/vouchers.csv": RouteCall(MANAGERS, event_path),
+    "PUT /api/v1/admin/events/{event_id}/vouchers/{voucher_id}": RouteCall(
+        MANAGERS, voucher_path, body=lambda _w, _c: {"discount_type": "fixed", "value": 1000, "max_redemptions": 5}
+    ),
+    "DELETE /api/v1/admin/events/{event_id}/vouchers/{voucher_id}": RouteCall(MANAGERS, voucher_path),
     "GET /api/v1/admin/events/{event_id}/tickets": RouteCall(MANAGERS, event_path),
     "GET /api/v1/admin/events/{event_id}/tickets.csv": RouteCall(MANAGERS, event_path),
     "GET /api/v1/admin/events/{event_id}/tickets/children/export": RouteCall(MANAGERS, event_path),

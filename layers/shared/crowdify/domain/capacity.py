@@ -2,7 +2,8 @@
 
 Sold seats are the tickets that are not cancelled; held seats are the items of pending orders whose hold has not
 passed its deadline; reserved seats are those promo codes keep out of general sale. An expired hold stops counting
-the moment its deadline passes, before any sweep marks the order `expired`. The same figures back the public `capacity_available` and the purchase's hold check.
+the moment its deadline passes, before any sweep marks the order `expired`. The same figures back the public
+`capacity_available` and the purchase's hold check.
 """
 
 from __future__ import annotations

@@ -276,6 +276,8 @@ class Voucher(Timestamps, Base):
     # A personal code (a waiting-list offer): only this user may redeem it.
     user_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id"))
 
+    event: Mapped[Event] = relationship()
+
 
 class OrderItem(Base):
     """One line of an order: a quantity of one ticket type or of one add-on service, at the price paid."""
