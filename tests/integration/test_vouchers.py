@@ -11,6 +11,7 @@ import csv
 import io
 import uuid
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -21,8 +22,15 @@ from purchases import purchase
 from crowdify.auth.callers import Caller
 from crowdify.config.settings import reset_settings
 from crowdify.core.errors import Conflict, PromoCodeExhausted
-from crowdify.domain.vouchers import CODE_ALPHABET, GENERATED_CODE_LENGTH, return_lapsed_reservations
+from crowdify.domain.vouchers import (
+    CODE_ALPHABET,
+    GENERATED_CODE_LENGTH,
+    issue_personal_code,
+    return_lapsed_reservations,
+    withdraw_code,
+)
 from crowdify.persistence.database import transaction
+from crowdify.persistence.sessions import db_session
 from local.mercadopago_emulator import MercadoPagoEmulator
 from tests.support.api_gateway import HttpResponse, call
 from tests.support.identities import Identity, create_identity
@@ -396,3 +404,40 @@ def test_bad_voucher_input_is_a_422_naming_the_field(admin: Identity) -> None:
     ):
         answer = create_codes(admin, event["id"], **body)
         assert answer.status == 422, (body, answer.body)
+
+
+def test_a_personal_code_reserves_its_seats_for_one_user_until_withdrawn(
+    checkout: MercadoPagoEmulator, admin: Identity, buyer: Identity, other_buyer: Identity
+) -> None:
+    event = create_event(admin, capacity_total=3, services=[])
+    with db_session() as session:
+        issued = issue_personal_code(
+            session,
+            event_id=uuid.UUID(event["id"]),
+            ticket_type_id=None,
+            user_id=buyer.user_id,
+            seats=2,
+            valid_until=datetime.now(UTC) + timedelta(hours=24),
+            tag="waiting-list",
+        )
+        refused = issue_personal_code(
+            session,
+            event_id=uuid.UUID(event["id"]),
+            ticket_type_id=None,
+            user_id=other_buyer.user_id,
+            seats=2,
+            valid_until=datetime.now(UTC) + timedelta(hours=24),
+            tag="waiting-list",
+        )
+    assert issued is not None and refused is None, "only one seat was left for the second"
+    assert check(event["id"], issued.code).status == 404, "a personal code is not announced"
+    someone_else = buy(other_buyer, purchase_body(other_buyer, event["id"], seats(2), voucher_code=issued.code))
+    assert someone_else.status == 422
+    assert buy(other_buyer, purchase_body(other_buyer, event["id"], seats(2))).status == 409, "its seats are kept"
+
+    with db_session() as session:
+        assert withdraw_code(session, issued.voucher_id) == 2
+    with db_session() as session:
+        assert withdraw_code(session, issued.voucher_id) == 0
+    assert buy(other_buyer, purchase_body(other_buyer, event["id"], seats(2))).status == 200
+    assert claims_are_exact(event["id"])

@@ -191,6 +191,21 @@ def issue_personal_code(
     return IssuedCode(voucher.id, voucher.code)
 
 
+def withdraw_code(session: Session, voucher_id: uuid.UUID) -> int:
+    """Deactivates a code (an offer no longer wanted); how many reserved seats went back to sale. Idempotent: a
+    second call returns 0."""
+    from crowdify.persistence.models import Voucher
+
+    event_id = session.scalar(select(Voucher.event_id).where(Voucher.id == voucher_id))
+    if event_id is None:
+        raise NotFound("Promo code not found")
+    lock_event_for_holds(session, event_id)
+    voucher = _locked_voucher(session, event_id, voucher_id)
+    returned = voucher.seats_reserved
+    deactivate_voucher(session, event_id, voucher_id)
+    return returned
+
+
 def return_lapsed_reservations(connection: Connection) -> int:
     """Returns to sale the seats still reserved by codes that expired (or were deactivated in between); how many
     codes. Events are locked before codes, as holds lock them."""
