@@ -1,8 +1,9 @@
 """How many seats and add-ons are sold, held and still available.
 
 Sold seats are the tickets that are not cancelled; held seats are the items of pending orders whose hold has not
-passed its deadline. An expired hold stops counting the moment its deadline passes, before any sweep marks the
-order `expired`. The same figures back the public `capacity_available` and the purchase's hold check.
+passed its deadline; kept seats are released seats the waiting list keeps for its next offers. An expired hold stops
+counting the moment its deadline passes, before any sweep marks the order `expired`. The same figures back the
+public `capacity_available` and the purchase's hold check.
 """
 
 from __future__ import annotations
@@ -23,7 +24,8 @@ _TICKET_TYPE_USAGE = text(
            (SELECT count(*) FROM tickets t
              WHERE t.ticket_type_id = tt.id AND t.status <> 'cancelled') AS sold,
            (SELECT coalesce(sum(oi.quantity), 0) FROM order_items oi JOIN orders o ON o.id = oi.order_id
-             WHERE oi.ticket_type_id = tt.id AND o.status = 'pending' AND o.hold_expires_at > now()) AS held
+             WHERE oi.ticket_type_id = tt.id AND o.status = 'pending' AND o.hold_expires_at > now()) AS held,
+           tt.waiting_list_seats AS kept
       FROM ticket_types tt
      WHERE tt.event_id = ANY(:event_ids)
     """
@@ -46,13 +48,15 @@ _SERVICE_USAGE = text(
 class Usage:
     sold: int = 0
     held: int = 0
+    # Seats kept for the waiting list's next offers (crowdify.domain.waiting_list): off general sale.
+    kept: int = 0
 
     @property
     def taken(self) -> int:
-        return self.sold + self.held
+        return self.sold + self.held + self.kept
 
     def __add__(self, other: Usage) -> Usage:
-        return Usage(self.sold + other.sold, self.held + other.held)
+        return Usage(self.sold + other.sold, self.held + other.held, self.kept + other.kept)
 
 
 @dataclass(frozen=True)
@@ -82,7 +86,7 @@ def usage_for_events(executor: Session | Connection, event_ids: Iterable[uuid.UU
     if not ids:
         return EventUsage(events, ticket_types, services)
     for row in executor.execute(_TICKET_TYPE_USAGE, {"event_ids": ids}):
-        usage = Usage(int(row.sold), int(row.held))
+        usage = Usage(int(row.sold), int(row.held), int(row.kept))
         ticket_types[row.id] = usage
         events[row.event_id] = events[row.event_id] + usage
     for row in executor.execute(_SERVICE_USAGE, {"event_ids": ids}):

@@ -57,7 +57,8 @@ _CLAIM = text(
 )
 
 # Sets the counters to what is really claimed: sold (as crowdify.domain.capacity counts it) plus every pending order's
-# items, live or past its deadline, because the sweep lowers the counters when it expires those.
+# items, live or past its deadline, because the sweep lowers the counters when it expires those, plus the seats kept
+# for the waiting list.
 _RECOUNT = text(
     """
     WITH pending_items AS (
@@ -73,6 +74,7 @@ _RECOUNT = text(
         SELECT tt.id,
                (SELECT count(*) FROM tickets t WHERE t.ticket_type_id = tt.id AND t.status <> 'cancelled')
                + (SELECT coalesce(sum(p.quantity), 0) FROM pending_items p WHERE p.ticket_type_id = tt.id)
+               + tt.waiting_list_seats
                AS claimed
           FROM ticket_types tt WHERE tt.event_id = :event_id
     ), event_recount AS (
@@ -95,7 +97,10 @@ _RECOUNT = text(
 )
 
 # One pending order leaves `pending` and its quantities leave the counters, in one statement: the conditional
-# UPDATE makes the release happen once however many sweeps, cancels and retries race for it.
+# UPDATE makes the release happen once however many sweeps, cancels and retries race for it. While people wait for
+# a type (or for any type of the event), its released seats stay claimed, kept for the waiting list's next offer
+# (crowdify.domain.waiting_list), up to the seats they ask for: they never return to general sale in between. Two
+# releases at once may keep a few seats more than asked for; the next offer round gives those back.
 _RELEASE = text(
     """
     WITH released AS (
@@ -110,15 +115,24 @@ _RELEASE = text(
     ), released_items AS (
         SELECT oi.ticket_type_id, oi.event_service_id, oi.quantity
           FROM order_items oi JOIN released ON oi.order_id = released.id
+    ), kept_items AS (
+        SELECT i.ticket_type_id, i.quantity,
+               least(i.quantity, greatest(
+                   (SELECT coalesce(sum(w.seats), 0) FROM waiting_list_entries w
+                     WHERE w.event_id = tt.event_id AND w.status = 'waiting'
+                       AND (w.ticket_type_id IS NULL OR w.ticket_type_id = tt.id))
+                   - tt.waiting_list_seats, 0)) AS kept
+          FROM released_items i JOIN ticket_types tt ON tt.id = i.ticket_type_id
     ), event_release AS (
         UPDATE events e
-           SET seats_claimed = e.seats_claimed
-                             - (SELECT coalesce(sum(quantity), 0) FROM released_items WHERE ticket_type_id IS NOT NULL)
+           SET seats_claimed = e.seats_claimed - (SELECT coalesce(sum(quantity - kept), 0) FROM kept_items)
           FROM released WHERE e.id = released.event_id
         RETURNING e.id
     ), type_release AS (
-        UPDATE ticket_types tt SET seats_claimed = tt.seats_claimed - i.quantity
-          FROM released_items i, event_release WHERE tt.id = i.ticket_type_id
+        UPDATE ticket_types tt
+           SET seats_claimed = tt.seats_claimed - i.quantity + i.kept,
+               waiting_list_seats = tt.waiting_list_seats + i.kept
+          FROM kept_items i, event_release WHERE tt.id = i.ticket_type_id
         RETURNING tt.id
     ), service_release AS (
         UPDATE event_services s SET units_claimed = s.units_claimed - i.quantity
