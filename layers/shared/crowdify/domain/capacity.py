@@ -1,8 +1,10 @@
 """How many seats and add-ons are sold, held and still available.
 
 Sold seats are the tickets that are not cancelled; held seats are the items of pending orders whose hold has not
-passed its deadline; kept seats are released seats the waiting list keeps for its next offers. An expired hold stops
-counting the moment its deadline passes, before any sweep marks the order `expired`. The same figures back the
+passed its deadline; kept seats are what the waiting list keeps for its next offers: the seats kept for it, or as
+many as the people waiting ask for, whichever is more, so the exact count never sells to a general buyer a seat that
+came back while people wait (a hold past its deadline, a refund). An expired hold stops counting the moment its
+deadline passes, before any sweep marks the order `expired`. The same figures back the
 public `capacity_available` and the purchase's hold check.
 """
 
@@ -25,7 +27,10 @@ _TICKET_TYPE_USAGE = text(
              WHERE t.ticket_type_id = tt.id AND t.status <> 'cancelled') AS sold,
            (SELECT coalesce(sum(oi.quantity), 0) FROM order_items oi JOIN orders o ON o.id = oi.order_id
              WHERE oi.ticket_type_id = tt.id AND o.status = 'pending' AND o.hold_expires_at > now()) AS held,
-           tt.waiting_list_seats AS kept
+           greatest(tt.waiting_list_seats,
+                    (SELECT coalesce(sum(w.seats), 0) FROM waiting_list_entries w
+                      WHERE w.event_id = tt.event_id AND w.status = 'waiting'
+                        AND (w.ticket_type_id IS NULL OR w.ticket_type_id = tt.id))) AS kept
       FROM ticket_types tt
      WHERE tt.event_id = ANY(:event_ids)
     """
@@ -48,7 +53,7 @@ _SERVICE_USAGE = text(
 class Usage:
     sold: int = 0
     held: int = 0
-    # Seats kept for the waiting list's next offers (crowdify.domain.waiting_list): off general sale.
+    # Seats the waiting list keeps for its next offers (crowdify.domain.waiting_list): off general sale.
     kept: int = 0
 
     @property
