@@ -356,12 +356,22 @@ class CheckinSlot(BaseModel):
     offline_double_entries: int
 
 
+class PromoCodeTagStats(BaseModel):
+    """Codes of one tag (null: untagged) and what paid orders that redeemed them brought, refunds deducted."""
+
+    tag: str | None
+    codes: int
+    seats: int
+    revenue: JsonMoney
+
+
 class EventDetailStatsResponse(BaseModel):
     event: AdminEventResponse
     ticket_types: list[TicketTypeStats]
     sales_by_day: list[DaySalesStats]
     checkins_by_quarter_hour: list[CheckinSlot]
     offline_double_entries: int
+    promo_codes_by_tag: list[PromoCodeTagStats] = []
 
 
 # -- tickets and children -------------------------------------------------------------------------

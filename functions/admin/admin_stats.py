@@ -22,6 +22,7 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from crowdify.core.errors import NotFound
+from crowdify.domain.vouchers import TagFigures, tag_figures
 
 # -- the global dashboard -----------------------------------------------------------------------
 
@@ -414,6 +415,7 @@ class EventDetailFigures:
     event: EventFigures
     sales_by_day: list[DaySales]
     checkins: list[QuarterHour]
+    promo_codes_by_tag: list[TagFigures]
 
     @property
     def offline_double_entries(self) -> int:
@@ -460,4 +462,6 @@ def event_detail(session: Session, event_id: uuid.UUID) -> EventDetailFigures:
         QuarterHour(r.slot, int(r.checked_in), int(r.offline_double_entries))
         for r in session.execute(_CHECKINS_BY_QUARTER_HOUR, {"event_id": event_id})
     ]
-    return EventDetailFigures(EventFigures(row, ticket_types, event.services), sales, checkins)
+    return EventDetailFigures(
+        EventFigures(row, ticket_types, event.services), sales, checkins, tag_figures(session, event_id)
+    )

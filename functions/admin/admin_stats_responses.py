@@ -10,6 +10,7 @@ from admin_schemas import (
     EventServiceInfo,
     EventStats,
     OrganizerInfo,
+    PromoCodeTagStats,
     ServiceStats,
     TicketTypeInfo,
     TicketTypeStats,
@@ -126,4 +127,8 @@ def event_detail_response(detail: EventDetailFigures) -> EventDetailStatsRespons
             for slot in detail.checkins
         ],
         offline_double_entries=detail.offline_double_entries,
+        promo_codes_by_tag=[
+            PromoCodeTagStats(tag=tag.tag, codes=tag.codes, seats=tag.seats, revenue=tag.revenue)
+            for tag in detail.promo_codes_by_tag
+        ],
     )

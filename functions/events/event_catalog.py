@@ -30,6 +30,8 @@ PUBLIC_VISIBLE_STATUSES = ("published", "cancelled")
 class EventView:
     event: Event
     usage: EventUsage
+    # Hidden ticket types are listed to organisers only; the public finds them through a promo code.
+    shows_hidden_types: bool = True
 
 
 @dataclass(frozen=True)
@@ -64,7 +66,7 @@ def list_events(session: Session, filters: EventFilters, include_unpublished: bo
     query = query.order_by(Event.starts_at, Event.id).limit(filters.limit).offset(filters.offset)
     events = list(session.scalars(query))
     usage = usage_for_events(session, [event.id for event in events])
-    return [EventView(event, usage) for event in events]
+    return [EventView(event, usage, shows_hidden_types=include_unpublished) for event in events]
 
 
 def _load_event(session: Session, event_id: uuid.UUID, lock: bool = False) -> Event:
@@ -82,7 +84,7 @@ def get_event(session: Session, event_id: uuid.UUID, include_unpublished: bool) 
     event = _load_event(session, event_id)
     if not include_unpublished and event.status not in PUBLIC_VISIBLE_STATUSES:
         raise NotFound("Event not found")
-    return EventView(event, usage_for_events(session, [event.id]))
+    return EventView(event, usage_for_events(session, [event.id]), shows_hidden_types=include_unpublished)
 
 
 def _check_time_window(starts_at: datetime, ends_at: datetime | None) -> None:
@@ -299,6 +301,7 @@ def create_ticket_type(
         max_per_order=data.max_per_order,
         is_child=data.is_child,
         is_default=data.is_default,
+        is_hidden=data.is_hidden,
     )
     session.add(ticket_type)
     session.flush()
@@ -331,7 +334,7 @@ def update_ticket_type(
         _clear_default(event, ticket_type.is_child)
         session.flush()
     for field, value in changes.items():
-        if value is None and field in ("name", "price", "is_default"):
+        if value is None and field in ("name", "price", "is_default", "is_hidden"):
             continue
         setattr(ticket_type, field, value)
     record_change(session, actor_id, "ticket_type.update", "ticket_type", ticket_type.id, before, changes)

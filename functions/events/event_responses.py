@@ -22,6 +22,7 @@ def ticket_type_response(ticket_type: TicketType, view: EventView) -> TicketType
         currency=event.currency,
         is_child=ticket_type.is_child,
         is_default=ticket_type.is_default,
+        is_hidden=ticket_type.is_hidden,
         capacity=ticket_type.capacity,
         capacity_available=event_left if own_left is None else min(own_left, event_left),
         sales_start_at=shown_in_zone(ticket_type.sales_start_at, event.timezone),
@@ -54,7 +55,9 @@ def event_response(view: EventView) -> EventResponse:
         timezone=event.timezone,
         status=event.status,
         max_tickets_per_buyer=event.max_tickets_per_buyer,
-        ticket_types=[ticket_type_response(tt, view) for tt in event.ticket_types],
+        ticket_types=[
+            ticket_type_response(tt, view) for tt in event.ticket_types if view.shows_hidden_types or not tt.is_hidden
+        ],
         event_services=[
             EventServiceResponse(
                 id=service.id,

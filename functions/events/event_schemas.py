@@ -92,6 +92,8 @@ class TicketTypeCreate(BaseModel):
     max_per_order: int | None = Field(default=None, ge=1, le=100)
     is_child: bool = False
     is_default: bool = False
+    # Listed publicly and sold only with a promo code that names it.
+    is_hidden: bool = False
 
 
 class TicketTypeUpdate(BaseModel):
@@ -104,6 +106,7 @@ class TicketTypeUpdate(BaseModel):
     sales_end_at: datetime | None = None
     max_per_order: int | None = Field(default=None, ge=1, le=100)
     is_default: bool | None = None
+    is_hidden: bool | None = None
 
 
 class TicketTypeResponse(BaseModel):
@@ -114,6 +117,7 @@ class TicketTypeResponse(BaseModel):
     currency: str
     is_child: bool
     is_default: bool
+    is_hidden: bool = False
     capacity: int | None
     capacity_available: int
     sales_start_at: datetime | None
@@ -160,3 +164,14 @@ class EventResponse(BaseModel):
     event_services: list[EventServiceResponse]
     created_at: datetime
     updated_at: datetime | None
+
+
+class VoucherCheck(BaseModel):
+    """What a promo code does, and nothing else: not its use, its limits or who made it."""
+
+    valid: bool
+    code: str
+    discount_type: str
+    value: JsonMoney
+    ticket_type_ids: list[uuid.UUID]
+    valid_until: datetime | None

@@ -21,7 +21,13 @@ def post_purchase(body: PurchaseRequest) -> PurchaseResponse:
     if placed.payment_link is None:
         # purchase() answers with the checkout opened or the free order completed, and both give the order a link.
         raise RuntimeError(f"Order {placed.order_id} was placed without a payment link")
-    return PurchaseResponse(order_id=placed.order_id, payment_link=placed.payment_link, status=placed.status)
+    return PurchaseResponse(
+        order_id=placed.order_id,
+        payment_link=placed.payment_link,
+        status=placed.status,
+        total=placed.total,
+        discount=placed.discount,
+    )
 
 
 def _public_base_url() -> str:

@@ -17,6 +17,7 @@ from crowdify.domain.ticket_views import TICKET_VIEW_COLUMNS, TicketResponse, ti
 _ORDER = text(
     """
     SELECT id, user_id, event_id, status, total, currency, payment_provider, payment_id, created_at, paid_at,
+           discount_total,
            hold_expires_at, payment_link, pdf_object_key
       FROM orders WHERE id = :order_id
     """
@@ -78,6 +79,7 @@ def _status_response(row: Any) -> OrderStatusResponse:
         event_id=row.event_id,
         hold_expires_at=row.hold_expires_at,
         payment_link=row.payment_link,
+        discount_total=row.discount_total,
     )
 
 

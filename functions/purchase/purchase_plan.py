@@ -20,7 +20,14 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from purchase_schemas import PurchaseRequest
 
-from crowdify.core.errors import Conflict, Forbidden, InvalidRequest, NotFound, PurchaseLimitReached
+from crowdify.core.errors import (
+    Conflict,
+    Forbidden,
+    InvalidRequest,
+    NotFound,
+    PromoCodeExhausted,
+    PurchaseLimitReached,
+)
 
 if TYPE_CHECKING:
     from crowdify.auth.callers import Caller
@@ -35,6 +42,57 @@ class CatalogTicketType:
     max_per_order: int | None
     sales_start_at: datetime | None
     sales_end_at: datetime | None
+    is_hidden: bool = False
+
+
+@dataclass(frozen=True)
+class CatalogVoucher:
+    """The promo code the request names, as the catalogue read found it (the hold checks it again, atomically)."""
+
+    id: uuid.UUID
+    discount_type: str
+    value: Decimal
+    ticket_type_ids: frozenset[uuid.UUID]
+    max_redemptions: int
+    redeemed: int
+    valid_from: datetime | None
+    valid_until: datetime | None
+    is_active: bool
+    reserve_seats: bool
+    reserved_ticket_type_id: uuid.UUID | None
+    user_id: uuid.UUID | None
+
+    def is_live(self, now: datetime) -> bool:
+        return (
+            self.is_active
+            and (self.valid_from is None or self.valid_from <= now)
+            and (self.valid_until is None or now < self.valid_until)
+        )
+
+    def applies_to(self, ticket_type: CatalogTicketType) -> bool:
+        """A code names its types, or applies to every type but the hidden ones."""
+        if self.ticket_type_ids:
+            return ticket_type.id in self.ticket_type_ids
+        return not ticket_type.is_hidden
+
+
+@dataclass(frozen=True)
+class VoucherUse:
+    """How an order uses its code: which lines it discounts, how many seats it redeems, and how many of those come
+    out of the code's reservation (already in the claim counters) instead of general sale."""
+
+    voucher: CatalogVoucher
+    discounted_types: frozenset[uuid.UUID]
+    seats: int
+
+    @property
+    def reserved_seats(self) -> int:
+        return self.seats if self.voucher.reserve_seats else 0
+
+    def reserved_for_type(self, type_id: uuid.UUID, quantity: int) -> int:
+        if self.voucher.reserve_seats and self.voucher.reserved_ticket_type_id == type_id:
+            return quantity
+        return 0
 
 
 @dataclass(frozen=True)
@@ -43,6 +101,8 @@ class ExistingOrder:
     status: str
     fingerprint: str | None
     payment_link: str | None
+    total: Decimal
+    discount: Decimal
 
 
 @dataclass(frozen=True)
@@ -61,6 +121,7 @@ class Catalog:
     buyer_exists: bool
     buyer_email: str | None
     existing_order: ExistingOrder | None
+    voucher: CatalogVoucher | None = None
 
 
 @dataclass(frozen=True)
@@ -76,6 +137,7 @@ class OrderPlan:
     ticket_lines: dict[uuid.UUID, Line]
     service_lines: dict[uuid.UUID, Line]
     attendees: list[dict[str, Any]] = field(default_factory=list)
+    voucher_use: VoucherUse | None = None
 
     @property
     def seats(self) -> int:
@@ -83,6 +145,17 @@ class OrderPlan:
 
     def ticket_quantities(self) -> dict[uuid.UUID, int]:
         return {type_id: line.quantity for type_id, line in self.ticket_lines.items()}
+
+    def quantities_from_general_sale(self) -> tuple[int, dict[uuid.UUID, int]]:
+        """The event's seats and each type's that this order takes from general sale: all but those its code had
+        reserved."""
+        use = self.voucher_use
+        if use is None:
+            return self.seats, self.ticket_quantities()
+        return self.seats - use.reserved_seats, {
+            type_id: line.quantity - use.reserved_for_type(type_id, line.quantity)
+            for type_id, line in self.ticket_lines.items()
+        }
 
     def service_quantities(self) -> dict[uuid.UUID, int]:
         return {service_id: line.quantity for service_id, line in self.service_lines.items()}
@@ -97,12 +170,16 @@ class PricedLine:
     unit_price: Decimal
 
 
+INVALID_PROMO_CODE = "This promo code is not valid for this event"
+
+
 class BuyerLimitsVerdict(Protocol):
     """What the hold statement counted of the buyer's orders on the event (a row of it)."""
 
     pending_fit: bool
     tickets_fit: bool
     buyer_tickets: int
+    voucher_fit: bool
 
 
 def buyer_for(caller: Caller, user_id: uuid.UUID) -> uuid.UUID:
@@ -114,9 +191,9 @@ def buyer_for(caller: Caller, user_id: uuid.UUID) -> uuid.UUID:
 
 def request_fingerprint(request: PurchaseRequest) -> str:
     """What makes two requests with one idempotency key "the same": every field that is read, canonically."""
-    canonical = json.dumps(
-        request.model_dump(mode="json", exclude={"idempotency_key"}), sort_keys=True, separators=(",", ":")
-    )
+    # A request without a code reads as it did before codes existed, so its retries still match.
+    excluded = {"idempotency_key"} | ({"voucher_code"} if request.voucher_code is None else set())
+    canonical = json.dumps(request.model_dump(mode="json", exclude=excluded), sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
@@ -129,13 +206,15 @@ def check_event_sells(status: str) -> None:
         raise Conflict(f"This event is {status} and sells nothing")
 
 
-def plan_order(catalog: Catalog, request: PurchaseRequest) -> OrderPlan:
-    """Every rule that needs no lock: event state, ticket types, children, sales windows, per-order maximum."""
+def plan_order(catalog: Catalog, request: PurchaseRequest, buyer_id: uuid.UUID | None = None) -> OrderPlan:
+    """Every rule that needs no lock: event state, ticket types, children, sales windows, per-order maximum, and the
+    promo code's own rules (its redemption limits are the hold's)."""
     check_event_sells(catalog.status)
     chosen: list[CatalogTicketType] = [_ticket_type_for(catalog, attendee) for attendee in request.attendees]
     counts = Counter(ticket_type.id for ticket_type in chosen)
     for type_id, quantity in counts.items():
         _check_sales(catalog.ticket_types[type_id], quantity, catalog.now)
+    voucher_use = _voucher_use(catalog, request.voucher_code, buyer_id, counts)
     ticket_lines = {type_id: Line(uuid.uuid4(), quantity) for type_id, quantity in counts.items()}
     service_lines: dict[uuid.UUID, Line] = {}
     for service_id, quantity in (request.selected_services or {}).items():
@@ -162,7 +241,31 @@ def plan_order(catalog: Catalog, request: PurchaseRequest) -> OrderPlan:
                 else None,
             }
         )
-    return OrderPlan(ticket_lines, service_lines, attendees)
+    return OrderPlan(ticket_lines, service_lines, attendees, voucher_use)
+
+
+def _voucher_use(
+    catalog: Catalog, code: str | None, buyer_id: uuid.UUID | None, counts: Counter[uuid.UUID]
+) -> VoucherUse | None:
+    """The code's use by this order; a hidden type is sold only with a code that names it."""
+    voucher = catalog.voucher
+    for type_id in counts:
+        ticket_type = catalog.ticket_types[type_id]
+        if ticket_type.is_hidden and (voucher is None or type_id not in voucher.ticket_type_ids):
+            raise InvalidRequest(f"Ticket type {type_id} is not sold for this event")
+    if code is None:
+        return None
+    # Unknown, expired, inactive and someone else's codes look alike.
+    if voucher is None or not voucher.is_live(catalog.now) or voucher.user_id not in (None, buyer_id):
+        raise InvalidRequest(INVALID_PROMO_CODE)
+    discounted = frozenset(type_id for type_id in counts if voucher.applies_to(catalog.ticket_types[type_id]))
+    seats = sum(counts[type_id] for type_id in discounted)
+    if seats == 0:
+        raise InvalidRequest("This promo code does not apply to the tickets chosen")
+    left = voucher.max_redemptions - voucher.redeemed
+    if seats > left:
+        raise PromoCodeExhausted(f"This promo code has {max(left, 0)} uses left and the order needs {seats}")
+    return VoucherUse(voucher, discounted, seats)
 
 
 def _ticket_type_for(catalog: Catalog, attendee: Any) -> CatalogTicketType:
@@ -210,6 +313,8 @@ def check_buyer_limits(
             f"Este evento permite como máximo {max_tickets_per_buyer} entradas por comprador: ya tienes"
             f" {verdict.buyer_tickets} y pides {seats}"
         )
+    if not verdict.voucher_fit:
+        raise PromoCodeExhausted("This promo code has no uses left for this order (or for you)")
 
 
 def priced_lines(catalog: Catalog, plan: OrderPlan, unit_prices: Mapping[str, Decimal]) -> list[PricedLine]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from decimal import Decimal
 from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, WithJsonSchema, model_validator
@@ -119,12 +120,17 @@ class PurchaseRequest(BaseModel):
     idempotency_key: Annotated[
         str | None, StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_IDEMPOTENCY_KEY_LENGTH)
     ] = None
+    # Not in the old service's model (its client never sends it): a promo code of the event.
+    voucher_code: Annotated[str | None, StringConstraints(strip_whitespace=True, min_length=1, max_length=40)] = None
 
 
 class PurchaseResponse(BaseModel):
     order_id: uuid.UUID
     payment_link: str
     status: str
+    # Not in the old service's model; the client may ignore them.
+    total: JsonMoney
+    discount: JsonMoney
 
 
 class OrderStatusResponse(BaseModel):
@@ -140,3 +146,4 @@ class OrderStatusResponse(BaseModel):
     event_id: uuid.UUID
     hold_expires_at: datetime
     payment_link: str | None
+    discount_total: JsonMoney = Decimal(0)

@@ -17,7 +17,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from purchase_plan import Catalog, CatalogTicketType, ExistingOrder, Line, OrderPlan
+from purchase_plan import Catalog, CatalogTicketType, CatalogVoucher, ExistingOrder, Line, OrderPlan, VoucherUse
 
 from crowdify.core.errors import NotFound
 from crowdify.persistence.statements import SqlStatements
@@ -29,15 +29,22 @@ _CATALOG = """
     SELECT e.id, e.name, e.status, e.currency, e.allow_children, e.max_tickets_per_buyer, now() AS database_now,
            (SELECT coalesce(json_agg(json_build_object(
                        'id', tt.id, 'name', tt.name, 'is_child', tt.is_child, 'is_default', tt.is_default,
-                       'max_per_order', tt.max_per_order,
+                       'max_per_order', tt.max_per_order, 'is_hidden', tt.is_hidden,
                        'sales_start_at', tt.sales_start_at, 'sales_end_at', tt.sales_end_at)), '[]')
               FROM ticket_types tt WHERE tt.event_id = e.id) AS ticket_types,
            (SELECT coalesce(json_agg(json_build_object('id', s.id, 'name', s.name)), '[]')
               FROM event_services s WHERE s.event_id = e.id) AS services,
            (SELECT json_build_object('email', u.email) FROM users u WHERE u.id = :buyer_id) AS buyer,
            (SELECT json_build_object('id', o.id, 'status', o.status, 'fingerprint', o.request_fingerprint,
-                                     'payment_link', o.payment_link)
-              FROM orders o WHERE o.user_id = :buyer_id AND o.idempotency_key = :idempotency_key) AS existing_order
+                                     'payment_link', o.payment_link, 'total', o.total::text,
+                                     'discount_total', o.discount_total::text)
+              FROM orders o WHERE o.user_id = :buyer_id AND o.idempotency_key = :idempotency_key) AS existing_order,
+           (SELECT json_build_object('id', v.id, 'discount_type', v.discount_type, 'value', v.value::text,
+                                     'ticket_type_ids', v.ticket_type_ids, 'max_redemptions', v.max_redemptions,
+                                     'redeemed', v.redeemed, 'valid_from', v.valid_from, 'valid_until', v.valid_until,
+                                     'is_active', v.is_active, 'reserve_seats', v.reserve_seats,
+                                     'reserved_ticket_type_id', v.reserved_ticket_type_id, 'user_id', v.user_id)
+              FROM vouchers v WHERE v.event_id = e.id AND v.code = upper(CAST(:voucher_code AS varchar))) AS voucher
       FROM events e,
            LATERAL (SELECT pg_advisory_xact_lock(
                         hashtextextended(e.id::text || '/' || CAST(:buyer_id AS uuid)::text, 0))) AS buyer_lock
@@ -72,22 +79,51 @@ _BUYER_LIMITS = """
           FROM buyer_holds
     )"""
 
+# The promo code's redemption, only once every claim fitted: within its maximum, its window, its per-buyer maximum
+# (exact under the buyer's lock, as the limits above), and taking the seats its reservation kept when it reserves.
+# Concurrent buyers of one code queue on its row; each re-reads `redeemed` once the one before commits.
+_VOUCHER_CLAIM = """
+    voucher_claim AS (
+        UPDATE vouchers v
+           SET redeemed = v.redeemed + :voucher_seats, seats_reserved = v.seats_reserved - :reserved_seats,
+               updated_at = now()
+          FROM claimed
+         WHERE claimed.complete AND v.id = CAST(:voucher_id AS uuid) AND v.is_active
+           AND (v.valid_from IS NULL OR v.valid_from <= now()) AND (v.valid_until IS NULL OR v.valid_until > now())
+           AND v.redeemed + :voucher_seats <= v.max_redemptions
+           AND v.reserve_seats = (:reserved_seats > 0) AND v.seats_reserved >= :reserved_seats
+           AND (v.max_per_buyer IS NULL
+                OR :voucher_seats + (SELECT coalesce(sum(o.voucher_seats), 0) FROM orders o
+                                      WHERE o.voucher_id = v.id AND o.user_id = :buyer_id
+                                        AND o.status NOT IN ('cancelled', 'expired')
+                                        AND coalesce(o.idempotency_key <> CAST(:idempotency_key AS varchar), true))
+                   <= v.max_per_buyer)
+        RETURNING v.id
+    )"""
+
 # The buyer's limits first, then the claims (the event row, then its types and services); inserts only when every
 # claim fitted. The limits hold whether or not the claim counters are enforced.
 _HOLD = f"""
     WITH {_BUYER_LIMITS}, event_claim AS (
-        UPDATE events SET seats_claimed = seats_claimed + :seats
+        UPDATE events SET seats_claimed = seats_claimed + :seats - :reserved_seats
          WHERE id = :event_id AND status = 'published'
            AND (SELECT pending_fit AND tickets_fit FROM buyer_fits)
-           AND (NOT :enforce OR seats_claimed + :seats <= capacity_total)
+           AND (NOT :enforce OR seats_claimed + :seats - :reserved_seats <= capacity_total)
         RETURNING id, currency
     ), type_claims AS (
-        UPDATE ticket_types tt SET seats_claimed = tt.seats_claimed + line.quantity
-          FROM jsonb_to_recordset(CAST(:type_lines AS jsonb)) AS line(id uuid, item_id uuid, quantity int),
+        UPDATE ticket_types tt SET seats_claimed = tt.seats_claimed + line.quantity - line.reserved
+          FROM jsonb_to_recordset(CAST(:type_lines AS jsonb))
+                   AS line(id uuid, item_id uuid, quantity int, discounted boolean, reserved int),
                event_claim
          WHERE tt.id = line.id AND tt.event_id = event_claim.id
-           AND (NOT :enforce OR tt.capacity IS NULL OR tt.seats_claimed + line.quantity <= tt.capacity)
-        RETURNING line.item_id, tt.id AS ticket_type_id, line.quantity, tt.price
+           AND (NOT :enforce OR tt.capacity IS NULL OR tt.seats_claimed + line.quantity - line.reserved <= tt.capacity)
+        RETURNING line.item_id, tt.id AS ticket_type_id, line.quantity, tt.price AS list_price,
+                  CASE WHEN NOT line.discounted THEN tt.price
+                       WHEN :discount_type = 'percent'
+                            THEN round(tt.price * (100 - CAST(:discount_value AS numeric)) / 100, 2)
+                       WHEN :discount_type = 'fixed' THEN greatest(tt.price - CAST(:discount_value AS numeric), 0)
+                       ELSE least(CAST(:discount_value AS numeric), tt.price)
+                  END AS price
     ), service_claims AS (
         UPDATE event_services s SET units_claimed = s.units_claimed + line.quantity
           FROM jsonb_to_recordset(CAST(:service_lines AS jsonb)) AS line(id uuid, item_id uuid, quantity int),
@@ -99,17 +135,21 @@ _HOLD = f"""
         SELECT EXISTS (SELECT 1 FROM event_claim)
                AND (SELECT count(*) FROM type_claims) = :type_line_count
                AND (SELECT count(*) FROM service_claims) = :service_line_count AS complete
+    ), {_VOUCHER_CLAIM}, redeemed AS (
+        SELECT CAST(:voucher_id AS uuid) IS NULL OR EXISTS (SELECT 1 FROM voucher_claim) AS complete
     ), new_order AS (
         INSERT INTO orders (id, user_id, event_id, status, currency, total, buyer_email, idempotency_key,
-                            request_fingerprint, hold_expires_at)
+                            request_fingerprint, hold_expires_at, voucher_id, voucher_seats, discount_total)
         SELECT :order_id, :buyer_id, event_claim.id, 'pending', event_claim.currency,
                (SELECT coalesce(sum(price * quantity), 0) FROM type_claims)
                + (SELECT coalesce(sum(price * quantity), 0) FROM service_claims),
-               :buyer_email, :idempotency_key, :fingerprint, now() + :hold_minutes * interval '1 minute'
-          FROM event_claim, claimed
-         WHERE claimed.complete
+               :buyer_email, :idempotency_key, :fingerprint, now() + :hold_minutes * interval '1 minute',
+               CAST(:voucher_id AS uuid), :voucher_seats,
+               (SELECT coalesce(sum((list_price - price) * quantity), 0) FROM type_claims)
+          FROM event_claim, claimed, redeemed
+         WHERE claimed.complete AND redeemed.complete
         ON CONFLICT (user_id, idempotency_key) DO NOTHING
-        RETURNING id, status, total, currency, hold_expires_at
+        RETURNING id, status, total, currency, hold_expires_at, discount_total
     ), new_items AS (
         INSERT INTO order_items (id, order_id, ticket_type_id, event_service_id, quantity, unit_price)
         SELECT c.item_id, new_order.id, c.ticket_type_id, NULL, c.quantity, c.price FROM type_claims c, new_order
@@ -129,11 +169,13 @@ _HOLD = f"""
         RETURNING id
     )
     SELECT claimed.complete AS claimed, buyer_fits.pending_fit, buyer_fits.tickets_fit,
+           NOT claimed.complete OR redeemed.complete AS voucher_fit,
            buyer_fits.tickets AS buyer_tickets, o.id AS order_id, o.status, o.total, o.currency, o.hold_expires_at,
+           o.discount_total,
            (SELECT json_object_agg(i.id, json_build_object('quantity', i.quantity, 'unit_price', i.unit_price::text))
               FROM new_items i) AS items,
            (SELECT count(*) FROM new_attendees) AS attendee_count
-      FROM claimed CROSS JOIN buyer_fits LEFT JOIN new_order o ON true
+      FROM claimed CROSS JOIN buyer_fits CROSS JOIN redeemed LEFT JOIN new_order o ON true
     """  # noqa: S608 - a constant CTE, no input
 
 # Committed without waiting for the WAL flush: a crash can lose only the link, and the buyer's retry with the same
@@ -168,11 +210,18 @@ _ORDER_FOR_CHECKOUT = """
 
 
 def read_catalog(
-    connection: SqlStatements, event_id: uuid.UUID, buyer_id: uuid.UUID, idempotency_key: str | None
+    connection: SqlStatements,
+    event_id: uuid.UUID,
+    buyer_id: uuid.UUID,
+    idempotency_key: str | None,
+    voucher_code: str | None = None,
 ) -> Catalog:
     """The event, its ticket types and services, the buyer, and the order this idempotency key already made;
     takes the buyer's lock on the event for the rest of the transaction."""
-    row = connection.first(_CATALOG, {"event_id": event_id, "buyer_id": buyer_id, "idempotency_key": idempotency_key})
+    row = connection.first(
+        _CATALOG,
+        {"event_id": event_id, "buyer_id": buyer_id, "idempotency_key": idempotency_key, "voucher_code": voucher_code},
+    )
     if row is None:
         raise NotFound("Event not found")
     ticket_types = {
@@ -184,6 +233,7 @@ def read_catalog(
             max_per_order=item["max_per_order"],
             sales_start_at=_timestamp(item["sales_start_at"]),
             sales_end_at=_timestamp(item["sales_end_at"]),
+            is_hidden=item["is_hidden"],
         )
         for item in row.ticket_types
     }
@@ -205,10 +255,36 @@ def read_catalog(
             status=existing["status"],
             fingerprint=existing["fingerprint"],
             payment_link=existing["payment_link"],
+            total=Decimal(existing["total"]),
+            discount=Decimal(existing["discount_total"]),
         )
         if existing
         else None,
+        voucher=_catalog_voucher(row.voucher),
     )
+
+
+def _catalog_voucher(voucher: dict[str, Any] | None) -> CatalogVoucher | None:
+    if voucher is None:
+        return None
+    return CatalogVoucher(
+        id=uuid.UUID(voucher["id"]),
+        discount_type=voucher["discount_type"],
+        value=Decimal(voucher["value"]),
+        ticket_type_ids=frozenset(uuid.UUID(type_id) for type_id in voucher["ticket_type_ids"]),
+        max_redemptions=voucher["max_redemptions"],
+        redeemed=voucher["redeemed"],
+        valid_from=_timestamp(voucher["valid_from"]),
+        valid_until=_timestamp(voucher["valid_until"]),
+        is_active=voucher["is_active"],
+        reserve_seats=voucher["reserve_seats"],
+        reserved_ticket_type_id=_uuid(voucher["reserved_ticket_type_id"]),
+        user_id=_uuid(voucher["user_id"]),
+    )
+
+
+def _uuid(value: str | None) -> uuid.UUID | None:
+    return uuid.UUID(value) if value else None
 
 
 def _timestamp(value: str | None) -> datetime | None:
@@ -235,14 +311,49 @@ def hold_parameters(
         "fingerprint": fingerprint,
         "hold_minutes": hold_minutes,
         "seats": plan.seats,
-        "type_lines": _lines_json(plan.ticket_lines),
+        "type_lines": _type_lines_json(plan),
         "service_lines": _lines_json(plan.service_lines),
         "type_line_count": len(plan.ticket_lines),
         "service_line_count": len(plan.service_lines),
         "attendees": json.dumps(plan.attendees),
         "max_pending_orders": max_pending_orders,
         "max_tickets_per_buyer": catalog.max_tickets_per_buyer,
+        **_voucher_parameters(plan.voucher_use),
     }
+
+
+def _voucher_parameters(use: VoucherUse | None) -> dict[str, Any]:
+    if use is None:
+        return {
+            "voucher_id": None,
+            "voucher_seats": 0,
+            "reserved_seats": 0,
+            "discount_type": None,
+            "discount_value": None,
+        }
+    return {
+        "voucher_id": use.voucher.id,
+        "voucher_seats": use.seats,
+        "reserved_seats": use.reserved_seats,
+        "discount_type": use.voucher.discount_type,
+        "discount_value": use.voucher.value,
+    }
+
+
+def _type_lines_json(plan: OrderPlan) -> str:
+    use = plan.voucher_use
+    return json.dumps(
+        [
+            {
+                "id": str(type_id),
+                "item_id": str(line.item_id),
+                "quantity": line.quantity,
+                "discounted": use is not None and type_id in use.discounted_types,
+                "reserved": use.reserved_for_type(type_id, line.quantity) if use is not None else 0,
+            }
+            for type_id, line in plan.ticket_lines.items()
+        ]
+    )
 
 
 def _lines_json(lines: dict[uuid.UUID, Line]) -> str:

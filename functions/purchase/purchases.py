@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING
@@ -61,10 +61,14 @@ class PlacedOrder:
     order_id: uuid.UUID
     status: str
     payment_link: str | None
+    total: Decimal
+    discount: Decimal
     # Set when the order still needs a MercadoPago checkout.
     checkout: CheckoutRequest | None = None
     # Set when the order was completed (it was free): its outbox message, to publish once committed.
     paid_order_message: uuid.UUID | None = None
+    total: Decimal = Decimal(0)
+    discount: Decimal = Decimal(0)
 
 
 class _IdempotencyKeyTakenMeanwhile(Exception):
@@ -92,7 +96,7 @@ def purchase(
         publish_after_commit([placed.paid_order_message])
     if placed.checkout is None:
         return placed
-    return open_checkout(placed.order_id, placed.checkout)
+    return open_checkout(placed)
 
 
 def _place(
@@ -133,12 +137,14 @@ def place_order(
     `orm` opens an ORM session in the same transaction; without it (the pg8000 path) an order that needs one raises
     `_NeedsTheOrm` before anything is committed.
     """
-    catalog = purchase_statements.read_catalog(connection, request.event_id, buyer_id, idempotency_key)
+    catalog = purchase_statements.read_catalog(
+        connection, request.event_id, buyer_id, idempotency_key, request.voucher_code
+    )
     if catalog.existing_order is not None:
         return _replay(connection, catalog.existing_order, buyer_id, idempotency_key, fingerprint, notification_url)
     if not catalog.buyer_exists:
         raise InvalidRequest("user_id names no user")
-    plan = plan_order(catalog, request)
+    plan = plan_order(catalog, request, buyer_id)
     settings = get_settings()
     parameters = purchase_statements.hold_parameters(
         catalog,
@@ -169,11 +175,13 @@ def place_order(
     checkout = _checkout(
         held.order_id, lines, catalog.currency, catalog.buyer_email, held.hold_expires_at, notification_url
     )
-    return PlacedOrder(order_id=held.order_id, status=held.status, payment_link=None, checkout=checkout)
+    return PlacedOrder(held.order_id, held.status, None, held.total, held.discount_total, checkout=checkout)
 
 
 def _check_exactly(orm: Callable[[], Session], event_id: uuid.UUID, plan: OrderPlan) -> None:
     """Under the event lock: the counters are recomputed, then the request is checked against exact figures."""
+    # Seats a promo code had reserved are this order's already: only the rest must fit.
+    seats, ticket_quantities = plan.quantities_from_general_sale()
     with orm() as session:
         event = lock_event_for_holds(session, event_id)
         check_event_sells(event.status)
@@ -184,8 +192,9 @@ def _check_exactly(orm: Callable[[], Session], event_id: uuid.UUID, plan: OrderP
             event.capacity_total,
             {tt.id: (tt.name, tt.capacity) for tt in event.ticket_types},
             {service.id: (service.name, service.stock_total) for service in event.services},
-            plan.ticket_quantities(),
+            ticket_quantities,
             plan.service_quantities(),
+            seats=seats,
         )
 
 
@@ -201,7 +210,9 @@ def _complete_free_order(orm: Callable[[], Session], order_id: uuid.UUID) -> Pla
         order.payment_provider = FREE_ORDER_PROVIDER
         order.payment_link = _back_url("success", order_id)
         session.flush()
-        return PlacedOrder(order.id, order.status, order.payment_link, paid_order_message=message.id)
+        return PlacedOrder(
+            order.id, order.status, order.payment_link, order.total, order.discount_total, paid_order_message=message.id
+        )
 
 
 def replay_existing(
@@ -230,7 +241,7 @@ def _replay(
     if existing.fingerprint != fingerprint:
         raise Conflict("This idempotency key was already used for a different purchase")
     if existing.payment_link is not None:
-        return PlacedOrder(existing.id, existing.status, existing.payment_link)
+        return PlacedOrder(existing.id, existing.status, existing.payment_link, existing.total, existing.discount)
     if existing.status != ORDER_PENDING:
         raise Conflict(f"The purchase made with this idempotency key is {existing.status}; use a new key")
     # Its first request died before MercadoPago: the checkout is opened now, from the order as stored.
@@ -240,7 +251,7 @@ def _replay(
         for item in row.items
     ]
     checkout = _checkout(row.id, lines, row.currency, row.buyer_email, row.hold_expires_at, notification_url)
-    return PlacedOrder(existing.id, existing.status, None, checkout)
+    return PlacedOrder(existing.id, existing.status, None, existing.total, existing.discount, checkout=checkout)
 
 
 def _checkout(
@@ -272,10 +283,14 @@ def _back_url(outcome: str, order_id: uuid.UUID) -> str:
     return f"{get_settings().frontend_base_url.rstrip('/')}/purchase/{outcome}?order_id={order_id}"
 
 
-def open_checkout(order_id: uuid.UUID, checkout_request: CheckoutRequest) -> PlacedOrder:
-    """Creates the MercadoPago preference, outside any transaction; on failure nothing stays held."""
+def open_checkout(placed: PlacedOrder) -> PlacedOrder:
+    """Creates the MercadoPago preference of an order placed with its checkout request, outside any transaction; on
+    failure nothing stays held."""
+    if placed.checkout is None:
+        raise ValueError(f"Order {placed.order_id} has no checkout to open")
+    order_id = placed.order_id
     try:
-        checkout = payments().create_checkout(checkout_request)
+        checkout = payments().create_checkout(placed.checkout)
     except Exception as error:
         _release_failed_checkout(order_id)
         if isinstance(error, DomainError):
@@ -285,7 +300,7 @@ def open_checkout(order_id: uuid.UUID, checkout_request: CheckoutRequest) -> Pla
         saved = purchase_statements.save_checkout(connection, order_id, checkout.preference_id, checkout.init_point)
     if saved.payment_link is None:
         raise Conflict(f"This purchase is {saved.status}; start a new one")
-    return PlacedOrder(order_id, saved.status, saved.payment_link)
+    return replace(placed, status=saved.status, payment_link=saved.payment_link, checkout=None)
 
 
 def _release_failed_checkout(order_id: uuid.UUID) -> None:

@@ -1,5 +1,6 @@
 """Scheduled every minute (EventBridge): settle the admin refunds MercadoPago did not confirm
-(crowdify.domain.admin_refunds), then expire the pending orders whose hold has passed its deadline."""
+(crowdify.domain.admin_refunds), expire the pending orders whose hold has passed its deadline, and return to sale the
+seats of promo codes that expired (crowdify.domain.vouchers)."""
 
 from typing import Any
 
@@ -8,6 +9,8 @@ from hold_expiry import expire_overdue_holds
 
 from crowdify.adapters.mercadopago_client import payments
 from crowdify.domain.admin_refunds import settle_unanswered_refunds
+from crowdify.domain.vouchers import return_lapsed_reservations
+from crowdify.persistence.database import transaction
 
 logger = Logger()
 
@@ -23,7 +26,10 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, int]:
     # of overdue holds could take the whole invocation.
     refunds = settle_unanswered_refunds(gateway, seconds_left)
     result = expire_overdue_holds(gateway, seconds_left)
-    summary = result.as_dict() | refunds.as_dict()
+    # After the holds: an expired hold that redeemed a lapsed code gives its seats straight back to sale.
+    with transaction() as connection:
+        lapsed_codes = return_lapsed_reservations(connection)
+    summary = result.as_dict() | refunds.as_dict() | {"lapsed_code_reservations_returned": lapsed_codes}
     # A sweep that found nothing says nothing at INFO: it runs every minute, and most runs find nothing.
     if any(summary.values()):
         logger.info("expiry sweep done", extra=summary)

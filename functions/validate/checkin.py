@@ -27,7 +27,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from crowdify.auth import backend_tokens
-from crowdify.auth.callers import Caller, bearer_token, verify_token
+from crowdify.auth.callers import Caller, VerifiedToken
 from crowdify.auth.qr_tokens import InvalidQrToken, VerifiedTicket, keyring_from_settings
 from crowdify.auth.users import find_or_create_user
 from crowdify.config.settings import get_settings
@@ -70,6 +70,17 @@ class Scanner:
     @classmethod
     def of_caller(cls, caller: Caller) -> Scanner:
         return cls(id=caller.id, is_device=caller.is_device, email=caller.email)
+
+    @classmethod
+    def of_token(cls, verified: VerifiedToken) -> Scanner:
+        """Whether the device is still active, or the user's role allows scanning, is checked by the check-in
+        statement itself, so that a scan costs one statement."""
+        return cls(
+            id=verified.subject,
+            is_device=verified.kind == backend_tokens.DEVICE_TOKEN,
+            email=verified.email,
+            role_for_new_user=verified.role_for_new_user,
+        )
 
 
 @dataclass(frozen=True)
@@ -121,24 +132,6 @@ def _uuid_or_none(value: str | None) -> uuid.UUID | None:
 
 def _datetime_or_none(value: str | None) -> datetime | None:
     return datetime.fromisoformat(value) if value else None
-
-
-def scanner_from_headers(headers: Mapping[str, str] | None) -> Scanner:
-    """The scanner the bearer token names, verified locally (no database): 401 without a valid token.
-
-    Whether the device is still active, or the user's role allows scanning, is checked by the check-in
-    statement itself, so that a scan costs one statement.
-    """
-    token = bearer_token(dict(headers or {}))
-    if token is None:
-        raise NotAuthenticated("Not authenticated")
-    verified = verify_token(token, get_settings())
-    return Scanner(
-        id=verified.subject,
-        is_device=verified.kind == backend_tokens.DEVICE_TOKEN,
-        email=verified.email,
-        role_for_new_user=verified.role_for_new_user,
-    )
 
 
 # The scanner's standing, evaluated inside the check-in statement. A device must be neither revoked nor expired

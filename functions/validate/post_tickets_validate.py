@@ -4,11 +4,11 @@ Every verdict is HTTP 200, as the old client expects; 401/403 only for who scans
 statement when the scanner is known (see checkin.py), and never loads the ORM or boto3.
 """
 
-from checkin import Scan, check_in, scanner_from_headers
+from checkin import Scan, Scanner, check_in
 from validate_schemas import TicketValidationRequest, TicketValidationResponse
 
 from crowdify.auth.callers import STAFF_ROLES
-from crowdify.http.api import api_app, lambda_handler_for
+from crowdify.http.api import api_app, lambda_handler_for, verified_token_of
 from crowdify.http.route_access import signed_in
 from crowdify.observability import business_metrics
 
@@ -17,7 +17,7 @@ app = api_app(signed_in(*STAFF_ROLES, allow_device=True, role_checked_by_route=T
 
 @app.post("/api/v1/tickets/validate")
 def validate_ticket(body: TicketValidationRequest) -> TicketValidationResponse:
-    scanner = scanner_from_headers(app.current_event.headers)
+    scanner = Scanner.of_token(verified_token_of(app))
     scan = Scan(
         qr_signature=body.qr_signature,
         requested_event_id=body.event_id,

@@ -53,6 +53,8 @@ class World:
     ticket_id: uuid.UUID
     ticket_token: str
     waiting_entry_id: uuid.UUID
+    voucher_id: uuid.UUID
+    voucher_code: str
     tokens: dict[str, str | None] = field(default_factory=dict)
 
     def caller_id(self, caller: str) -> uuid.UUID:
@@ -77,10 +79,16 @@ def build_world(mercadopago: Any) -> World:
         )
     device_token = issue_device_token(str(device_id), [str(paid.event_id)], get_settings().jwt_secret, 8 * 3600)
     waiting_entry_id = uuid.uuid4()
+    voucher_id, voucher_code = uuid.uuid4(), "MATRIX10"
     with engine().begin() as connection:
         connection.exec_driver_sql(
             "INSERT INTO waiting_list_entries (id, event_id, user_id, seats) VALUES (%s, %s, %s, 1)",
             (waiting_entry_id, paid.event_id, owner.user_id),
+        )
+        connection.exec_driver_sql(
+            "INSERT INTO vouchers (id, event_id, code, discount_type, value, max_redemptions) "
+            "VALUES (%s, %s, %s, 'percent', 10, 5)",
+            (voucher_id, paid.event_id, voucher_code),
         )
     world = World(
         owner=owner,
@@ -97,6 +105,8 @@ def build_world(mercadopago: Any) -> World:
         ticket_id=paid.tickets[0].id,
         ticket_token=paid.tickets[0].qr_signature,
         waiting_entry_id=waiting_entry_id,
+        voucher_id=voucher_id,
+        voucher_code=voucher_code,
     )
     world.tokens = {
         "anonymous": None,
@@ -150,6 +160,10 @@ def waiting_entry_path(world: World) -> dict[str, str]:
     return {"event_id": str(world.event_id), "entry_id": str(world.waiting_entry_id)}
 
 
+def voucher_path(world: World) -> dict[str, str]:
+    return {"event_id": str(world.event_id), "voucher_id": str(world.voucher_id)}
+
+
 def paid_order_path(world: World) -> dict[str, str]:
     return {"order_id": str(world.paid_order_id)}
 
@@ -166,6 +180,9 @@ ROUTES: dict[str, RouteCall] = {
     "GET /openapi.json": RouteCall(PUBLIC),
     "GET /api/v1/events": RouteCall(PUBLIC),
     "GET /api/v1/events/{event_id}": RouteCall(PUBLIC, event_path),
+    "GET /api/v1/events/{event_id}/vouchers/{code}": RouteCall(
+        PUBLIC, lambda world: {"event_id": str(world.event_id), "code": world.voucher_code.lower()}
+    ),
     "POST /api/v1/events": RouteCall(
         MANAGERS,
         body=lambda _w, _c: {"name": "Matrix", "starts_at": "2027-01-01T20:00:00", "capacity_total": 5, "price": 10},
@@ -242,6 +259,15 @@ ROUTES: dict[str, RouteCall] = {
     "PUT /api/v1/admin/organizer": RouteCall(ADMINS, body=lambda _w, _c: {"org_name": "Crowdify SpA"}),
     "GET /api/v1/admin/events": RouteCall(MANAGERS),
     "GET /api/v1/admin/events/{event_id}/stats": RouteCall(MANAGERS, event_path),
+    "POST /api/v1/admin/events/{event_id}/vouchers": RouteCall(
+        MANAGERS, event_path, body=lambda _w, _c: {"discount_type": "percent", "value": 10, "count": 2, "tag": "m"}
+    ),
+    "GET /api/v1/admin/events/{event_id}/vouchers": RouteCall(MANAGERS, event_path),
+    "GET /api/v1/admin/events/{event_id}/vouchers.csv": RouteCall(MANAGERS, event_path),
+    "PUT /api/v1/admin/events/{event_id}/vouchers/{voucher_id}": RouteCall(
+        MANAGERS, voucher_path, body=lambda _w, _c: {"discount_type": "fixed", "value": 1000, "max_redemptions": 5}
+    ),
+    "DELETE /api/v1/admin/events/{event_id}/vouchers/{voucher_id}": RouteCall(MANAGERS, voucher_path),
     "GET /api/v1/admin/events/{event_id}/tickets": RouteCall(MANAGERS, event_path),
     "GET /api/v1/admin/events/{event_id}/waiting-list": RouteCall(MANAGERS, event_path),
     "POST /api/v1/admin/events/{event_id}/waiting-list/{entry_id}/offer": RouteCall(MANAGERS, waiting_entry_path),

@@ -56,6 +56,8 @@ def test_a_free_order_is_completed_at_once_and_becomes_tickets_and_one_email(
         "order_id": answer["order_id"],
         "status": "completed",
         "payment_link": f"{frontend}/purchase/success?order_id={answer['order_id']}",
+        "total": 0,
+        "discount": 0,
     }
     [order] = rows("SELECT * FROM orders WHERE id = :id", id=answer["order_id"])
     assert (order.status, order.total, order.payment_provider) == ("completed", 0, "free")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy.event import listen, remove
@@ -47,8 +48,10 @@ def test_a_purchase_holds_seats_and_returns_the_checkout_link(
 
     assert response.status == 200, response.body
     answer = response.json()
-    assert set(answer) == {"order_id", "payment_link", "status"}
+    # The old service's three keys, and the total and discount it did not have (its client ignores them).
+    assert set(answer) == {"order_id", "payment_link", "status", "total", "discount"}
     assert answer["status"] == "pending"
+    assert Decimal(answer["total"]) == 10000 * 2 + 2500 * 2 and Decimal(answer["discount"]) == 0
     assert answer["payment_link"].startswith(checkout.url + "/checkout/")
     order = rows("SELECT * FROM orders WHERE id = :id", id=answer["order_id"])[0]
     assert order.user_id == buyer.user_id and order.status == "pending"

@@ -117,13 +117,15 @@ def complete_with_tickets(order_id: str | uuid.UUID) -> None:
 
 
 def claims_are_exact(event_id: str | uuid.UUID) -> bool:
-    """The claim counters equal sold seats plus every pending order's seats (crowdify.domain.seat_holds)."""
+    """The claim counters equal sold seats plus every pending order's seats plus the seats promo codes reserve
+    (crowdify.domain.seat_holds)."""
     return scalar(
         """
         SELECT e.seats_claimed = (SELECT count(*) FROM tickets t WHERE t.event_id = e.id AND t.status <> 'cancelled')
                                + (SELECT coalesce(sum(oi.quantity), 0) FROM order_items oi
                                     JOIN orders o ON o.id = oi.order_id
                                    WHERE o.event_id = e.id AND o.status = 'pending' AND oi.ticket_type_id IS NOT NULL)
+                               + (SELECT coalesce(sum(v.seats_reserved), 0) FROM vouchers v WHERE v.event_id = e.id)
           FROM events e WHERE e.id = :event_id
         """,
         event_id=event_id,

@@ -238,6 +238,7 @@ class Verdict:
     pending_fit: bool
     tickets_fit: bool
     buyer_tickets: int
+    voucher_fit: bool = True
 
 
 def test_buyer_limits_refuse_with_the_limit_that_was_reached() -> None:

@@ -78,8 +78,9 @@ def bearer_token(headers: dict[str, str] | None) -> str | None:
 def verify_token(token: str, settings: Settings) -> VerifiedToken:
     """Check signature, expiry, issuer and audience; raises NotAuthenticated for anything wrong."""
     try:
-        header = jwt.get_unverified_header(token)
-        unverified = jwt.decode(token, options={"verify_signature": False})
+        # One unverified parse for both header and claims: every parse re-checks each segment's characters.
+        unverified_token = jwt.decode_complete(token, options={"verify_signature": False})
+        header, unverified = unverified_token["header"], unverified_token["payload"]
     except jwt.InvalidTokenError as error:
         raise NotAuthenticated("Invalid token") from error
     issuer = unverified.get("iss")

@@ -35,6 +35,10 @@ class InvalidTransition(Conflict):
     pass
 
 
+class PromoCodeExhausted(Conflict):
+    """A promo code has fewer redemptions left (in all, or for this buyer) than the order needs."""
+
+
 class PurchaseLimitReached(Conflict):
     """The buyer already holds or owns as much of this event as one buyer may (pending orders, tickets)."""
 

@@ -21,13 +21,16 @@ import logging
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, text
 
 from crowdify.core.errors import Conflict, InvalidRequest, NotFound
 from crowdify.core.statuses import BOUGHT, LEFT, OFFER_EXPIRED, OFFERED, REMOVED, WAITING
 from crowdify.domain.capacity import usage_for_events
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
 
 logger = logging.getLogger(__name__)
 
@@ -341,9 +344,18 @@ def _withdraw_offer(
     """The code stops working; its seats not yet redeemed stay out of sale, kept for the next offer."""
     from crowdify.domain.vouchers import withdraw_code
 
-    returned = withdraw_code(connection, voucher_id)
+    with _session_on(connection) as session:
+        returned = withdraw_code(session, voucher_id)
+        session.flush()
     if returned and ticket_type_id is not None:
         _keep(connection, event_id, ticket_type_id, returned)
+
+
+def _session_on(connection: Connection) -> Session:
+    """An ORM session in the connection's transaction (the promo codes' functions take one)."""
+    from sqlalchemy.orm import Session
+
+    return Session(bind=connection)
 
 
 def _keep(connection: Connection, event_id: uuid.UUID, ticket_type_id: uuid.UUID, seats: int) -> None:
@@ -486,16 +498,17 @@ def _offer_one(connection: Connection, event: Any, row: Any, seats: _Seats, roun
     # The kept seats go back to the counters' free side, and the code takes them (and any free ones) at once.
     _keep(connection, event.id, ticket_type.id, -from_kept)
     expires_at = connection.execute(text("SELECT now()")).scalar_one() + timedelta(hours=event.waiting_list_offer_hours)
-    issued = issue_personal_code(
-        connection,
-        event_id=event.id,
-        ticket_type_id=ticket_type.id,
-        user_id=row.user_id,
-        user_email=row.user_email,
-        seats=row.seats,
-        valid_until=expires_at,
-        tag=OFFER_TAG,
-    )
+    with _session_on(connection) as session:
+        issued = issue_personal_code(
+            session,
+            event_id=event.id,
+            ticket_type_id=ticket_type.id,
+            user_id=row.user_id,
+            seats=row.seats,
+            valid_until=expires_at,
+            tag=OFFER_TAG,
+        )
+        session.flush()
     if issued is None:
         # Under the event's lock the seats counted above are there; a refusal means the counts were wrong.
         raise Conflict("The seats for a waiting-list offer were not free; the round is retried")

@@ -17,11 +17,11 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import (
 )
 from aws_lambda_powertools.logging import correlation_paths
 
-from crowdify.auth.callers import Caller
+from crowdify.auth.callers import Caller, VerifiedToken
 from crowdify.config.settings import get_settings
 from crowdify.core import errors
 from crowdify.core.json_encoding import to_json
-from crowdify.http.route_access import CALLER, Access, AuthoriseBeforeValidation
+from crowdify.http.route_access import CALLER, VERIFIED_TOKEN, Access, AuthoriseBeforeValidation
 from crowdify.http.untrusted_json import parse_untrusted_json
 from crowdify.observability import business_metrics, tracing
 
@@ -184,6 +184,11 @@ def caller_of(app: APIGatewayHttpResolver) -> Caller:
     """The caller of the current request, authorised by the route's Access before its input was validated (routes
     whose Access is public, reads the role itself or let a download link in have none)."""
     return app.context[CALLER]
+
+
+def verified_token_of(app: APIGatewayHttpResolver) -> VerifiedToken:
+    """The bearer token of the current request, verified by a route whose Access reads the role itself."""
+    return app.context[VERIFIED_TOKEN]
 
 
 def idempotency_key(app: APIGatewayHttpResolver, body_key: str | None, max_length: int) -> str | None:

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 from aws_lambda_powertools.event_handler.middlewares import BaseMiddlewareHandler
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
 
-from crowdify.auth.callers import Caller, Transaction, bearer_token, require_caller, verify_token
+from crowdify.auth.callers import Caller, Transaction, VerifiedToken, bearer_token, require_caller, verify_token
 from crowdify.config.settings import get_settings
 from crowdify.core.errors import NotAuthenticated
 
@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from aws_lambda_powertools.event_handler.middlewares import NextMiddleware
 
 CALLER = "caller"
+VERIFIED_TOKEN = "verified_token"
 
 
 @dataclass(frozen=True)
@@ -34,7 +35,8 @@ class Access:
     allow_device: bool = False
     transaction: Transaction | None = None
     # The door's check-in reads the scanner's standing inside its one statement: only the token is verified before
-    # validation, and the role is read up front only when the request turns out to be invalid.
+    # validation (the route reads it from the context, VERIFIED_TOKEN, rather than verifying it again), and the
+    # role is read up front only when the request turns out to be invalid.
     role_checked_by_route: bool = False
     # A signed download link in this query parameter stands in for the bearer token; the route verifies it.
     link_parameter: str | None = None
@@ -75,7 +77,7 @@ class AuthoriseBeforeValidation(BaseMiddlewareHandler):
         if not access.role_checked_by_route:
             app.append_context(**{CALLER: _require(access, headers)})
             return self.validation.handler(app, next_middleware)
-        _verify_bearer_token(headers)
+        app.append_context(**{VERIFIED_TOKEN: _verify_bearer_token(headers)})
         try:
             return self.validation.handler(app, next_middleware)
         except RequestValidationError:
@@ -92,8 +94,8 @@ def _require(access: Access, headers: dict[str, str]) -> Caller:
     return require_caller(headers, *access.roles, allow_device=access.allow_device, transaction=access.transaction)
 
 
-def _verify_bearer_token(headers: dict[str, str]) -> None:
+def _verify_bearer_token(headers: dict[str, str]) -> VerifiedToken:
     token = bearer_token(headers)
     if token is None:
         raise NotAuthenticated("Not authenticated")
-    verify_token(token, get_settings())
+    return verify_token(token, get_settings())

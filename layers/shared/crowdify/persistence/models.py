@@ -161,6 +161,8 @@ class TicketType(Timestamps, Base):
     max_per_order: Mapped[int | None] = mapped_column(Integer)
     is_child: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
     is_default: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
+    # Listed and sold only with a promo code that names this type.
+    is_hidden: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
     # An upper bound of the seats of this type held or sold (see Event.seats_claimed).
     seats_claimed: Mapped[int] = mapped_column(Integer, server_default="0")
     # Seats released while people wait, kept out of sale for the waiting list's next offers; part of seats_claimed.
@@ -207,6 +209,7 @@ class Order(Timestamps, Base):
             postgresql_where=text("status = 'pending'"),
         ),
         Index("ix_orders_user_id", "user_id"),
+        Index("ix_orders_voucher_id", "voucher_id", "user_id", postgresql_where=text("voucher_id IS NOT NULL")),
     )
 
     id: Mapped[uuid.UUID] = _uuid_primary_key()
@@ -229,11 +232,58 @@ class Order(Timestamps, Base):
     cancelled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     expired_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     pdf_object_key: Mapped[str | None] = mapped_column(String(500))
+    # The promo code this order redeemed, for how many of its seats, and what it took off the total.
+    voucher_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("vouchers.id"))
+    voucher_seats: Mapped[int] = mapped_column(Integer, server_default="0")
+    discount_total: Mapped[Decimal] = mapped_column(Money, server_default="0")
 
     items: Mapped[list[OrderItem]] = relationship(back_populates="order", lazy="selectin")
     attendees: Mapped[list[Attendee]] = relationship(
         back_populates="order", order_by="Attendee.position", lazy="selectin"
     )
+
+
+class Voucher(Timestamps, Base):
+    """A promo code of one event (docs/architecture.md, "Promo codes").
+
+    A reserving code keeps `seats_reserved` seats in the event's claim counters (and in `reserved_ticket_type_id`'s,
+    when it names exactly one type) while it is live: they are out of general sale until redeemed or returned.
+    """
+
+    __tablename__ = "vouchers"
+    __table_args__ = (
+        CheckConstraint("discount_type IN ('percent', 'fixed', 'set_price')", name="discount_type"),
+        CheckConstraint("value >= 0 AND (discount_type <> 'percent' OR value <= 100)", name="value_in_range"),
+        CheckConstraint("max_redemptions >= 1", name="max_redemptions_positive"),
+        CheckConstraint("max_per_buyer IS NULL OR max_per_buyer >= 1", name="max_per_buyer_positive"),
+        CheckConstraint("redeemed >= 0 AND redeemed <= max_redemptions", name="redeemed_in_range"),
+        CheckConstraint(
+            "seats_reserved >= 0 AND seats_reserved + redeemed <= max_redemptions", name="seats_reserved_in_range"
+        ),
+        UniqueConstraint("event_id", "code"),
+        Index("ix_vouchers_reserving", "valid_until", postgresql_where=text("seats_reserved > 0")),
+    )
+
+    id: Mapped[uuid.UUID] = _uuid_primary_key()
+    event_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("events.id", ondelete="CASCADE"))
+    code: Mapped[str] = mapped_column(String(40))
+    tag: Mapped[str | None] = mapped_column(String(100))
+    discount_type: Mapped[str] = mapped_column(String(10))
+    value: Mapped[Decimal] = mapped_column(Money)
+    ticket_type_ids: Mapped[list[uuid.UUID]] = mapped_column(ARRAY(UUID(as_uuid=True)), server_default="{}")
+    max_redemptions: Mapped[int] = mapped_column(Integer)
+    max_per_buyer: Mapped[int | None] = mapped_column(Integer)
+    valid_from: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    valid_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    reserve_seats: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
+    reserved_ticket_type_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("ticket_types.id"))
+    seats_reserved: Mapped[int] = mapped_column(Integer, server_default="0")
+    redeemed: Mapped[int] = mapped_column(Integer, server_default="0")
+    is_active: Mapped[bool] = mapped_column(Boolean, server_default=text("true"))
+    # A personal code (a waiting-list offer): only this user may redeem it.
+    user_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id"))
+
+    event: Mapped[Event] = relationship()
 
 
 class OrderItem(Base):
@@ -434,7 +484,9 @@ class WaitingListEntry(Base):
     updated_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     offer_ticket_type_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("ticket_types.id", ondelete="SET NULL"))
     offer_seats: Mapped[int | None] = mapped_column(Integer)
-    offer_voucher_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True), index=True)
+    offer_voucher_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("vouchers.id", ondelete="SET NULL"), index=True
+    )
     offered_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     offer_expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     offer_message_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))

@@ -1,7 +1,7 @@
 """the waiting list: entries per event (and ticket type), offers as personal codes, seats kept for the list
 
 Revision ID: 0004_waiting_list
-Revises: 0002
+Revises: 0003
 Create Date: 2026-12-04 20:30:00.000000
 """
 
@@ -10,7 +10,7 @@ from alembic import op
 from sqlalchemy.dialects import postgresql
 
 revision = "0004_waiting_list"
-down_revision = "0002"
+down_revision = "0003"
 branch_labels = None
 depends_on = None
 
@@ -64,6 +64,12 @@ def upgrade() -> None:
             ondelete="SET NULL",
         ),
         sa.ForeignKeyConstraint(["user_id"], ["users.id"], name=op.f("fk_waiting_list_entries_user_id_users")),
+        sa.ForeignKeyConstraint(
+            ["offer_voucher_id"],
+            ["vouchers.id"],
+            name=op.f("fk_waiting_list_entries_offer_voucher_id_vouchers"),
+            ondelete="SET NULL",
+        ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_waiting_list_entries")),
     )
     # One entry per person and list; the event-wide list has no type, and NULLs never collide in a unique index.
