@@ -363,7 +363,7 @@ def _keep(connection: Connection, event_id: uuid.UUID, ticket_type_id: uuid.UUID
         connection.execute(_KEEP, {"event_id": event_id, "ticket_type_id": ticket_type_id, "seats": seats})
 
 
-def mark_bought(connection: Connection, voucher_id: uuid.UUID) -> None:
+def mark_bought(connection: Connection | Session, voucher_id: uuid.UUID) -> None:
     """A completed order redeemed this code: the entry it was offered to has bought (called in that transaction)."""
     connection.execute(_MARK_BOUGHT, {"voucher_id": voucher_id})
 
