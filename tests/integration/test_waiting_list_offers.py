@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 from sqlalchemy import select
+from waiting_list_offer_email import OfferEmailInProgress, OfferMessage, deliver_offer
 
 from crowdify.domain.order_payments import complete_order
 from crowdify.persistence.models import Order
@@ -127,6 +128,8 @@ def test_released_seats_are_offered_in_order_and_the_email_goes_out_once(
     assert len(messages) == 2
     records = [sqs_record(json.dumps(body)) for body in messages]
     assert run_notify(*records) == []
+    # Redelivered long after: past the claim's lease, the sent mark alone keeps the email from going out again.
+    execute("UPDATE waiting_list_entries SET offer_email_claimed_at = now() - interval '1 day'")
     assert run_notify(*records) == [], "a redelivery is no error"
     emails = sent_emails(sendgrid)
     assert sorted(email["to"][0] for email in emails) == sorted([first.email, third.email])
@@ -280,3 +283,35 @@ def test_released_seats_racing_offers_and_general_buyers_oversell_nothing(
     assert seats_taken(event["id"]) <= capacity
     assert seats_taken(event["id"]) == len(sold_generally) + len(waiting)
     assert scalar("SELECT sum(waiting_list_seats) FROM ticket_types WHERE event_id = :e", e=event["id"]) == 0
+
+
+def test_concurrent_deliveries_of_one_offer_send_one_email(
+    checkout: MercadoPagoEmulator,
+    aws_resources: AwsResources,
+    sendgrid: SendGridEmulator,
+    admin: Identity,
+    many_connections: None,
+) -> None:
+    event, holder, order_id = hold_everything(admin, capacity=1)
+    join(create_identity("user"), event["id"])
+    cancel(holder, order_id)
+    offer_round()
+    [message] = [body for body in aws_resources.received_messages() if body.get("kind") == "waiting_list_offer"]
+
+    offer = OfferMessage.model_validate(message)
+
+    def deliver(_index: int) -> str:
+        try:
+            return deliver_offer(offer)
+        except OfferEmailInProgress:
+            return "in_progress"
+
+    # Each racer's connection opened beforehand, so that none is still connecting when the first is done.
+    all_at_once(lambda _index: scalar("SELECT pg_sleep(0.05)"), 6)
+    results = all_at_once(deliver, 6)
+
+    assert results.count("sent") == 1 and set(results) <= {"sent", "in_progress", "already_sent"}
+    assert len(sent_emails(sendgrid)) == 1
+    # Those that found it in progress are redelivered by SQS later, and then find it sent.
+    assert deliver_offer(offer) == "already_sent"
+    assert len(sent_emails(sendgrid)) == 1
