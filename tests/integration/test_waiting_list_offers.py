@@ -54,8 +54,8 @@ def my_entry(person: Identity, event_id: str) -> dict[str, Any]:
     return call("get_event_waiting_list", "GET", WAITING_LIST, {"event_id": event_id}, token=person.token).json()
 
 
-def hold_everything(admin: Identity, capacity: int) -> tuple[dict[str, Any], Identity, str]:
-    event = create_event(admin, capacity_total=capacity, services=[], allow_children=False)
+def hold_everything(admin: Identity, capacity: int, **event_fields: Any) -> tuple[dict[str, Any], Identity, str]:
+    event = create_event(admin, capacity_total=capacity, services=[], allow_children=False, **event_fields)
     holder = create_identity("user")
     held = buy(holder, purchase_body(holder, event["id"], [attendee(f"Persona {n}") for n in range(capacity)]))
     assert held.status == 200, held.body
@@ -189,7 +189,8 @@ def test_an_offer_not_used_in_time_goes_to_the_next_in_line(
 def test_admin_sees_the_list_offers_now_and_removes(
     checkout: MercadoPagoEmulator, aws_resources: AwsResources, admin: Identity, coordinator: Identity
 ) -> None:
-    event, holder, order_id = hold_everything(admin, capacity=2)
+    event, holder, order_id = hold_everything(admin, capacity=2, waiting_list_offer_hours=2)
+    assert event["waiting_list_offer_hours"] == 2
     first, second = create_identity("user"), create_identity("user")
     first_entry = join(first, event["id"], seats=2).json()
     second_entry = join(second, event["id"], seats=1).json()
@@ -213,6 +214,10 @@ def test_admin_sees_the_list_offers_now_and_removes(
     )
     assert offered.status == 200, offered.body
     assert offered.json()["status"] == "offered"
+    lifetime = scalar(
+        "SELECT offer_expires_at - offered_at FROM waiting_list_entries WHERE id = :id", id=second_entry["id"]
+    )
+    assert lifetime.total_seconds() == pytest.approx(2 * 3600, abs=5)
     removed = call(
         "delete_admin_event_waiting_list",
         "DELETE",
