@@ -17,7 +17,6 @@ interleave, and entries are read `FOR UPDATE SKIP LOCKED`: one a person is chang
 from __future__ import annotations
 
 import json
-import logging
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -32,7 +31,6 @@ from crowdify.domain.capacity import usage_for_events
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
-logger = logging.getLogger(__name__)
 
 OFFER_TOPIC = "waiting_list_offer"
 OFFER_TAG = "waiting-list"
