@@ -80,8 +80,9 @@ def purchase_event(token: str, body: dict[str, Any]) -> dict[str, Any]:
     return build_event("POST", "/api/v1/purchases", body=body, token=token)
 
 
-def _purchase_body(user_id: str, event_id: str, ticket_type_id: str) -> dict[str, Any]:
+def _purchase_body(user_id: str, event_id: str, ticket_type_id: str, voucher_code: str | None) -> dict[str, Any]:
     return {
+        **({"voucher_code": voucher_code} if voucher_code else {}),
         "user_id": user_id,
         "event_id": event_id,
         "idempotency_key": uuid.uuid4().hex,
@@ -107,6 +108,7 @@ def _worker(
     ready: Any,
     done: Any,
     results: Any,
+    voucher_code: str | None,
 ) -> None:
     """One warm container: buys for `seconds` (or until sold out), reporting latencies, statements and CPU."""
     import post_purchases
@@ -131,7 +133,7 @@ def _worker(
     context = LambdaContext(function_name="bench-create-purchase")
     handler = post_purchases.lambda_handler
     user_id, token = buyers[0]
-    warm = handler(purchase_event(token, _purchase_body(user_id, event_id, ticket_type_id)), context)
+    warm = handler(purchase_event(token, _purchase_body(user_id, event_id, ticket_type_id, voucher_code)), context)
     ready.wait()
 
     statements = 0
@@ -145,7 +147,8 @@ def _worker(
             if time.perf_counter() >= deadline:
                 break
             begun = time.perf_counter()
-            answer = handler(purchase_event(token, _purchase_body(user_id, event_id, ticket_type_id)), context)
+            body = _purchase_body(user_id, event_id, ticket_type_id, voucher_code)
+            answer = handler(purchase_event(token, body), context)
             latencies.append(time.perf_counter() - begun)
             outcomes[answer["statusCode"]] += 1
             if until_sold_out and answer["statusCode"] == 409:
@@ -216,8 +219,9 @@ def _run_workers(
     ticket_type_id: str,
     seconds: float,
     until_sold_out: bool = False,
+    voucher_code: str | None = None,
 ) -> dict[str, Any]:
-    """One worker per group of buyers."""
+    """One worker per group of buyers, each buying with `voucher_code` when given."""
     context = multiprocessing.get_context("fork")
     ready = context.Barrier(len(buyers) + 1)
     done = context.Barrier(len(buyers) + 1)
@@ -225,7 +229,7 @@ def _run_workers(
     workers = [
         context.Process(
             target=_worker,
-            args=(group, event_id, ticket_type_id, seconds, until_sold_out, ready, done, results),
+            args=(group, event_id, ticket_type_id, seconds, until_sold_out, ready, done, results, voucher_code),
         )
         for group in buyers
     ]

@@ -67,8 +67,6 @@ class PlacedOrder:
     checkout: CheckoutRequest | None = None
     # Set when the order was completed (it was free): its outbox message, to publish once committed.
     paid_order_message: uuid.UUID | None = None
-    total: Decimal = Decimal(0)
-    discount: Decimal = Decimal(0)
 
 
 class _IdempotencyKeyTakenMeanwhile(Exception):

@@ -42,5 +42,5 @@ def test_the_readme_walkthrough_runs_from_purchase_to_the_door(local_stack: dict
     )
     assert completed.returncode == 0, completed.stdout + completed.stderr
     lines = completed.stdout.splitlines()
-    assert lines[-2:] == ["accepted", "already_used"], completed.stdout
+    assert lines[-5:] == ["accepted", "already_used", "VERANO20", "20.0", "12000.0"], completed.stdout
     assert "Gala de verano" in lines, completed.stdout

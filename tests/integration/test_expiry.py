@@ -163,6 +163,7 @@ def test_the_scheduled_handler_runs_the_sweep(checkout: MercadoPagoEmulator, adm
         "refunds_made": 0,
         "refunds_refused": 0,
         "refunds_unanswered": 0,
+        "lapsed_code_reservations_returned": 0,
     }
     assert status(order_id) == "expired"
 

@@ -16,9 +16,11 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
+from hold_expiry import expire_overdue_holds
 from purchase_schemas import PurchaseRequest
 from purchases import purchase
 
+from crowdify.adapters.mercadopago_client import payments
 from crowdify.auth.callers import Caller
 from crowdify.config.settings import reset_settings
 from crowdify.core.errors import Conflict, PromoCodeExhausted
@@ -35,6 +37,7 @@ from local.mercadopago_emulator import MercadoPagoEmulator
 from tests.support.api_gateway import HttpResponse, call
 from tests.support.identities import Identity, create_identity
 from tests.support.mercadopago import emulator_call
+from tests.support.paid_orders import create_payment, post_notification
 from tests.support.purchases import (
     attendee,
     buy,
@@ -257,6 +260,7 @@ def test_a_code_cannot_reserve_seats_that_are_not_free(admin: Identity) -> None:
     assert scalar("SELECT seats_claimed FROM events WHERE id = :id", id=event["id"]) == 6
 
 
+@pytest.mark.usefixtures("aws_resources")
 def test_a_cancelled_or_expired_hold_gives_its_redemptions_back_and_a_refund_does_not(
     checkout: MercadoPagoEmulator, admin: Identity, buyer: Identity
 ) -> None:
@@ -279,11 +283,28 @@ def test_a_cancelled_or_expired_hold_gives_its_redemptions_back_and_a_refund_doe
     assert scalar("SELECT seats_reserved FROM vouchers WHERE id = :id", id=voucher["id"]) == 3, "kept for the code"
     assert claims_are_exact(event["id"])
 
-    refunded = buy(buyer, purchase_body(buyer, event["id"], seats(1), voucher_code="BACK3")).json()["order_id"]
-    complete_with_tickets(refunded)
-    execute("UPDATE orders SET status = 'refunded' WHERE id = :id", id=refunded)
-    execute("UPDATE tickets SET status = 'cancelled' WHERE order_id = :id", id=refunded)
+    overdue = buy(buyer, purchase_body(buyer, event["id"], seats(3), voucher_code="BACK3")).json()["order_id"]
+    assert redeemed(voucher["id"]) == 3
+    execute("UPDATE orders SET hold_expires_at = now() - interval '1 second' WHERE id = :id", id=overdue)
+    assert expire_overdue_holds(payments(), lambda: 60.0).as_dict()["expired"] == 1
+    assert redeemed(voucher["id"]) == 0
+    assert scalar("SELECT seats_reserved FROM vouchers WHERE id = :id", id=voucher["id"]) == 3
+    assert claims_are_exact(event["id"])
+
+    placed = buy(buyer, purchase_body(buyer, event["id"], seats(1), voucher_code="BACK3")).json()
+    payment_id = create_payment(checkout, placed["order_id"], placed["total"])
+    assert post_notification(payment_id).status == 200
+    refunded = call(
+        "post_admin_order_refund",
+        "POST",
+        "/api/v1/admin/orders/{order_id}/refund",
+        {"order_id": placed["order_id"]},
+        body={"reason": "no asistirá"},
+        token=admin.token,
+    )
+    assert refunded.status == 200 and refunded.json()["status"] == "refunded", refunded.body
     assert redeemed(voucher["id"]) == 1, "a refund keeps its redemption"
+    assert scalar("SELECT seats_reserved FROM vouchers WHERE id = :id", id=voucher["id"]) == 2
 
 
 def test_an_expired_code_returns_its_reservation_to_sale(admin: Identity) -> None:
@@ -440,4 +461,38 @@ def test_a_personal_code_reserves_its_seats_for_one_user_until_withdrawn(
     with db_session() as session:
         assert withdraw_code(session, issued.voucher_id) == 0
     assert buy(other_buyer, purchase_body(other_buyer, event["id"], seats(2))).status == 200
+    assert claims_are_exact(event["id"])
+
+
+def test_personal_codes_racing_for_the_last_seats_never_oversell_and_a_raced_withdrawal_returns_them_once(
+    admin: Identity, many_connections: None
+) -> None:
+    event = create_event(admin, capacity_total=10, services=[])
+    users = [create_identity("user") for _ in range(12)]
+
+    def issue(index: int) -> uuid.UUID | None:
+        with db_session() as session:
+            issued = issue_personal_code(
+                session,
+                event_id=uuid.UUID(event["id"]),
+                ticket_type_id=None,
+                user_id=users[index].user_id,
+                seats=2,
+                valid_until=datetime.now(UTC) + timedelta(hours=1),
+                tag="waiting-list",
+            )
+        return issued.voucher_id if issued else None
+
+    issued = [voucher_id for voucher_id in all_at_once(issue, 12) if voucher_id is not None]
+
+    assert len(issued) == 5, "ten seats, two per code"
+    assert scalar("SELECT seats_claimed FROM events WHERE id = :id", id=event["id"]) == 10
+    assert claims_are_exact(event["id"])
+
+    def withdraw(_index: int) -> int:
+        with db_session() as session:
+            return withdraw_code(session, issued[0])
+
+    assert sorted(all_at_once(withdraw, 8)) == [0] * 7 + [2]
+    assert scalar("SELECT seats_claimed FROM events WHERE id = :id", id=event["id"]) == 8
     assert claims_are_exact(event["id"])

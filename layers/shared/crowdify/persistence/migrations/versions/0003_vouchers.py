@@ -1,6 +1,6 @@
 """promo codes (vouchers) and hidden ticket types
 
-Revision ID: 0003
+Revision ID: 0003_vouchers
 Revises: 0002
 Create Date: 2026-12-04 20:00:00.000000
 """
@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
 
-revision = "0003"
+revision = "0003_vouchers"
 down_revision = "0002"
 branch_labels = None
 depends_on = None
