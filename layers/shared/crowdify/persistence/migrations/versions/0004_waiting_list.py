@@ -1,7 +1,7 @@
 """the waiting list: entries per event (and ticket type), offers as personal codes, seats kept for the list
 
 Revision ID: 0004_waiting_list
-Revises: 0003
+Revises: 0003_vouchers
 Create Date: 2026-12-04 20:30:00.000000
 """
 
@@ -10,7 +10,7 @@ from alembic import op
 from sqlalchemy.dialects import postgresql
 
 revision = "0004_waiting_list"
-down_revision = "0003"
+down_revision = "0003_vouchers"
 branch_labels = None
 depends_on = None
 
