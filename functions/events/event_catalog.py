@@ -132,6 +132,7 @@ def _snapshot(event: Event) -> dict[str, Any]:
         "currency",
         "timezone",
         "max_tickets_per_buyer",
+        "waiting_list_offer_hours",
     )
     return {field: getattr(event, field) for field in fields}
 
@@ -163,6 +164,7 @@ def create_event(session: Session, data: EventCreate, actor_id: uuid.UUID) -> Ev
         allow_children=data.allow_children,
         status=data.status or "published",
         max_tickets_per_buyer=data.max_tickets_per_buyer,
+        waiting_list_offer_hours=data.waiting_list_offer_hours,
     )
     session.add(event)
     session.flush()
@@ -208,15 +210,23 @@ def update_event(session: Session, event_id: uuid.UUID, data: EventUpdate, actor
     _check_time_window(changes.get("starts_at", event.starts_at), changes.get("ends_at", event.ends_at))
 
     # Under the event's lock no purchase can change what is sold or held: one reading serves every check below and
-    # the answer (types and services added here have sold nothing).
-    usage = usage_for_events(session, [event.id])
+    # the answer (types and services added here have sold nothing). What people waiting ask for is no claim: a
+    # capacity may go below it.
+    usage = usage_for_events(session, [event.id], count_waiting_demand=False)
     new_capacity = changes.get("capacity_total")
     if new_capacity is not None and new_capacity < usage.event(event.id).taken:
         raise Conflict(f"capacity_total cannot go below the {usage.event(event.id).taken} seats already sold or held")
     if "currency" in changes and changes["currency"] != event.currency and _has_orders(session, event.id):
         raise Conflict("The currency of an event with orders cannot change")
     for field, value in changes.items():
-        if value is None and field in ("name", "capacity_total", "allow_children", "currency", "timezone"):
+        if value is None and field in (
+            "name",
+            "capacity_total",
+            "allow_children",
+            "currency",
+            "timezone",
+            "waiting_list_offer_hours",
+        ):
             continue
         setattr(event, field, value)
 

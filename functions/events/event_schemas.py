@@ -18,6 +18,8 @@ Price = Annotated[Decimal, Field(ge=0, max_digits=12, decimal_places=2)]
 Currency = Literal[SUPPORTED_CURRENCIES]  # type: ignore[valid-type]
 # Tickets one buyer may hold and own for an event (live holds plus tickets not cancelled); null: no limit.
 MaxTicketsPerBuyer = Annotated[int | None, Field(ge=1, le=1_000_000)]
+# How long a waiting-list offer (a personal code) lasts before it goes to the next in line.
+WaitingListOfferHours = Annotated[int, Field(ge=1, le=720)]
 
 
 class ServiceInput(BaseModel):
@@ -55,6 +57,7 @@ class EventCreate(BaseModel):
     timezone: Annotated[str | None, StringConstraints(max_length=64)] = None
     status: Literal["draft", "published"] | None = None
     max_tickets_per_buyer: MaxTicketsPerBuyer = None
+    waiting_list_offer_hours: WaitingListOfferHours = 24
 
 
 class EventUpdate(BaseModel):
@@ -79,6 +82,7 @@ class EventUpdate(BaseModel):
     status: Literal["draft", "published", "cancelled"] | None = None
     # null removes the limit; leaving the field out keeps it.
     max_tickets_per_buyer: MaxTicketsPerBuyer = None
+    waiting_list_offer_hours: WaitingListOfferHours | None = None
 
 
 class TicketTypeCreate(BaseModel):
@@ -160,6 +164,7 @@ class EventResponse(BaseModel):
     timezone: str
     status: str
     max_tickets_per_buyer: int | None
+    waiting_list_offer_hours: int
     ticket_types: list[TicketTypeResponse]
     event_services: list[EventServiceResponse]
     created_at: datetime

@@ -52,6 +52,7 @@ class World:
     pending_order_id: uuid.UUID
     ticket_id: uuid.UUID
     ticket_token: str
+    waiting_entry_id: uuid.UUID
     voucher_id: uuid.UUID
     voucher_code: str
     tokens: dict[str, str | None] = field(default_factory=dict)
@@ -77,8 +78,13 @@ def build_world(mercadopago: Any) -> World:
             (device_id, "Puerta", [paid.event_id], admin.user_id, datetime.now(UTC) + timedelta(hours=8)),
         )
     device_token = issue_device_token(str(device_id), [str(paid.event_id)], get_settings().jwt_secret, 8 * 3600)
+    waiting_entry_id = uuid.uuid4()
     voucher_id, voucher_code = uuid.uuid4(), "MATRIX10"
     with engine().begin() as connection:
+        connection.exec_driver_sql(
+            "INSERT INTO waiting_list_entries (id, event_id, user_id, seats) VALUES (%s, %s, %s, 1)",
+            (waiting_entry_id, paid.event_id, owner.user_id),
+        )
         connection.exec_driver_sql(
             "INSERT INTO vouchers (id, event_id, code, discount_type, value, max_redemptions) "
             "VALUES (%s, %s, %s, 'percent', 10, 5)",
@@ -98,6 +104,7 @@ def build_world(mercadopago: Any) -> World:
         pending_order_id=pending.id,
         ticket_id=paid.tickets[0].id,
         ticket_token=paid.tickets[0].qr_signature,
+        waiting_entry_id=waiting_entry_id,
         voucher_id=voucher_id,
         voucher_code=voucher_code,
     )
@@ -149,6 +156,10 @@ def event_path(world: World) -> dict[str, str]:
     return {"event_id": str(world.event_id)}
 
 
+def waiting_entry_path(world: World) -> dict[str, str]:
+    return {"event_id": str(world.event_id), "entry_id": str(world.waiting_entry_id)}
+
+
 def voucher_path(world: World) -> dict[str, str]:
     return {"event_id": str(world.event_id), "voucher_id": str(world.voucher_id)}
 
@@ -187,6 +198,13 @@ ROUTES: dict[str, RouteCall] = {
         body=lambda _w, _c: {"price": 200},
     ),
     "GET /api/v1/events/{event_id}/scanner-bundle": RouteCall(STAFF_OR_DEVICE, event_path),
+    # Joining while seats are on sale is a 409: past authorisation, as the matrix asks.
+    "POST /api/v1/events/{event_id}/waiting-list": RouteCall(
+        SIGNED_IN_PERSON, event_path, body=lambda _w, _c: {"seats": 1}
+    ),
+    # Only the owner has an entry: everyone else signed in finds none of theirs.
+    "GET /api/v1/events/{event_id}/waiting-list": RouteCall(ORDER_OWNER, event_path),
+    "DELETE /api/v1/events/{event_id}/waiting-list": RouteCall(ORDER_OWNER, event_path),
     "POST /api/v1/purchases": RouteCall(
         SIGNED_IN_PERSON,
         body=lambda w, caller: {
@@ -251,6 +269,9 @@ ROUTES: dict[str, RouteCall] = {
     ),
     "DELETE /api/v1/admin/events/{event_id}/vouchers/{voucher_id}": RouteCall(MANAGERS, voucher_path),
     "GET /api/v1/admin/events/{event_id}/tickets": RouteCall(MANAGERS, event_path),
+    "GET /api/v1/admin/events/{event_id}/waiting-list": RouteCall(MANAGERS, event_path),
+    "POST /api/v1/admin/events/{event_id}/waiting-list/{entry_id}/offer": RouteCall(MANAGERS, waiting_entry_path),
+    "DELETE /api/v1/admin/events/{event_id}/waiting-list/{entry_id}": RouteCall(MANAGERS, waiting_entry_path),
     "GET /api/v1/admin/events/{event_id}/tickets.csv": RouteCall(MANAGERS, event_path),
     "GET /api/v1/admin/events/{event_id}/tickets/children/export": RouteCall(MANAGERS, event_path),
     "GET /api/v1/admin/tickets/children": RouteCall(MANAGERS),

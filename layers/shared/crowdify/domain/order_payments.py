@@ -45,6 +45,7 @@ from crowdify.core.statuses import (
 )
 from crowdify.domain.audit import record_change
 from crowdify.domain.outbox import enqueue_paid_order
+from crowdify.domain.waiting_list import mark_bought
 from crowdify.observability import business_metrics
 from crowdify.persistence.database import transaction
 from crowdify.persistence.models import AuditEntry, Event, Order, OrderItem, OutboxMessage, Refund, Ticket
@@ -212,6 +213,8 @@ def complete_order(
     # Counted when the sale is committed: a transaction that rolls back sold nothing.
     sqlalchemy_event.listen(session, "after_commit", lambda _session: business_metrics.tickets_sold(*sale), once=True)
     message = enqueue_paid_order(session, order.id, "paid")
+    if order.voucher_id is not None:
+        mark_bought(session, order.voucher_id)
     record_change(
         session,
         actor_user_id,

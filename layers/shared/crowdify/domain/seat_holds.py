@@ -58,7 +58,8 @@ _CLAIM = text(
 
 # Sets the counters to what is really claimed: sold (as crowdify.domain.capacity counts it) plus every pending order's
 # items, live or past its deadline, because the sweep lowers the counters when it expires those, plus the seats
-# promo codes keep reserved (crowdify.domain.vouchers returns a lapsed code's reservation the same way).
+# promo codes keep reserved (crowdify.domain.vouchers returns a lapsed code's reservation the same way), plus the
+# seats kept for the waiting list.
 _RECOUNT = text(
     """
     WITH pending_items AS (
@@ -74,6 +75,7 @@ _RECOUNT = text(
         SELECT tt.id,
                (SELECT count(*) FROM tickets t WHERE t.ticket_type_id = tt.id AND t.status <> 'cancelled')
                + (SELECT coalesce(sum(p.quantity), 0) FROM pending_items p WHERE p.ticket_type_id = tt.id)
+               + tt.waiting_list_seats
                AS claimed,
                (SELECT coalesce(sum(v.seats_reserved), 0) FROM vouchers v WHERE v.reserved_ticket_type_id = tt.id)
                AS reserved
@@ -103,7 +105,10 @@ _RECOUNT = text(
 # UPDATE makes the release happen once however many sweeps, cancels and retries race for it. A promo code it
 # redeemed gets its redemptions back, and, while it is live and reserves, the seats too: they stay in the counters,
 # kept for the code. The code's row is written after the event's (the hold's lock order); a code that lapses in
-# between is left with a reservation the lapsed-code sweep returns (crowdify.domain.vouchers).
+# between is left with a reservation the lapsed-code sweep returns (crowdify.domain.vouchers). Otherwise, while
+# people wait for a type (or for any type of the event), its released seats stay claimed, kept for the waiting
+# list's next offer (crowdify.domain.waiting_list), up to the seats they ask for: they never return to general sale
+# in between. Two releases at once may keep a few seats more than asked for; the next offer round gives those back.
 _RELEASE = text(
     """
     WITH released AS (
@@ -123,19 +128,30 @@ _RELEASE = text(
                CASE WHEN v.reserve_seats AND v.is_active AND (v.valid_until IS NULL OR v.valid_until > now())
                     THEN r.voucher_seats ELSE 0 END AS seats
           FROM vouchers v JOIN released r ON v.id = r.voucher_id
+    ), kept_items AS (
+        SELECT i.ticket_type_id, i.quantity,
+               CASE WHEN EXISTS (SELECT 1 FROM kept_for_code WHERE seats > 0) THEN 0
+                    ELSE least(i.quantity, greatest(
+                        (SELECT coalesce(sum(w.seats), 0) FROM waiting_list_entries w
+                          WHERE w.event_id = tt.event_id AND w.status = 'waiting'
+                            AND (w.ticket_type_id IS NULL OR w.ticket_type_id = tt.id))
+                        - tt.waiting_list_seats, 0))
+               END AS kept
+          FROM released_items i JOIN ticket_types tt ON tt.id = i.ticket_type_id
     ), event_release AS (
         UPDATE events e
            SET seats_claimed = e.seats_claimed
-                             - (SELECT coalesce(sum(quantity), 0) FROM released_items WHERE ticket_type_id IS NOT NULL)
+                             - (SELECT coalesce(sum(quantity - kept), 0) FROM kept_items)
                              + (SELECT coalesce(sum(seats), 0) FROM kept_for_code)
           FROM released WHERE e.id = released.event_id
         RETURNING e.id
     ), type_release AS (
         UPDATE ticket_types tt
-           SET seats_claimed = tt.seats_claimed - i.quantity
+           SET seats_claimed = tt.seats_claimed - i.quantity + i.kept
                              + (SELECT coalesce(sum(k.seats), 0) FROM kept_for_code k
-                                 WHERE k.reserved_ticket_type_id = tt.id)
-          FROM released_items i, event_release WHERE tt.id = i.ticket_type_id
+                                 WHERE k.reserved_ticket_type_id = tt.id),
+               waiting_list_seats = tt.waiting_list_seats + i.kept
+          FROM kept_items i, event_release WHERE tt.id = i.ticket_type_id
         RETURNING tt.id
     ), service_release AS (
         UPDATE event_services s SET units_claimed = s.units_claimed - i.quantity
@@ -203,10 +219,12 @@ def check_exact(
     service_quantities: Mapping[uuid.UUID, int],
     *,
     seats: int | None = None,
+    count_waiting_demand: bool = True,
 ) -> None:
-    """Counts sold seats, live holds and reserved seats (crowdify.domain.capacity) and refuses what does not fit,
-    naming it. `seats`: the event's seats asked for, when not the sum of `ticket_quantities`."""
-    usage = usage_for_events(executor, [event_id])
+    """Counts sold seats, live holds, reserved seats and seats kept for the waiting list (crowdify.domain.capacity)
+    and refuses what does not fit, naming it. `seats`: the event's seats asked for, when not the sum of
+    `ticket_quantities`; `count_waiting_demand` false for the waiting list's own offers."""
+    usage = usage_for_events(executor, [event_id], count_waiting_demand=count_waiting_demand)
     if seats is None:
         seats = sum(ticket_quantities.values())
     left = capacity_total - usage.event(event_id).taken

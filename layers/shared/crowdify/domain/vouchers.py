@@ -89,7 +89,14 @@ def create_vouchers(session: Session, event_id: uuid.UUID, terms: VoucherTerms, 
     event = lock_event_for_holds(session, event_id)
     reserved_type = _check_terms(event, terms)
     if terms.reserve_seats:
-        _reserve(session, event, terms.max_redemptions * len(codes), reserved_type)
+        # A personal code is a waiting-list offer: the seats it takes are the ones kept for that list.
+        _reserve(
+            session,
+            event,
+            terms.max_redemptions * len(codes),
+            reserved_type,
+            count_waiting_demand=terms.user_id is None,
+        )
     vouchers = [
         Voucher(
             event_id=event.id,
@@ -132,7 +139,7 @@ def update_voucher(session: Session, event_id: uuid.UUID, voucher_id: uuid.UUID,
         if voucher.is_active:
             wanted = terms.max_redemptions - voucher.redeemed
             if wanted > voucher.seats_reserved:
-                _reserve(session, event, wanted - voucher.seats_reserved, reserved_type)
+                _reserve(session, event, wanted - voucher.seats_reserved, reserved_type, count_waiting_demand=True)
             elif wanted < voucher.seats_reserved:
                 _unreserve(session, event.id, voucher.seats_reserved - wanted, reserved_type)
             voucher.seats_reserved = wanted
@@ -270,7 +277,9 @@ def _locked_voucher(session: Session, event_id: uuid.UUID, voucher_id: uuid.UUID
     return voucher
 
 
-def _reserve(session: Session, event: Event, seats: int, ticket_type_id: uuid.UUID | None) -> None:
+def _reserve(
+    session: Session, event: Event, seats: int, ticket_type_id: uuid.UUID | None, *, count_waiting_demand: bool
+) -> None:
     """Under the event lock: refuses (409) seats that are not free, else raises the counters by them."""
     capacities = {ticket_type.id: ticket_type for ticket_type in event.ticket_types}
     type_quantities = {ticket_type_id: seats} if ticket_type_id else {}
@@ -283,6 +292,7 @@ def _reserve(session: Session, event: Event, seats: int, ticket_type_id: uuid.UU
         type_quantities,
         {},
         seats=seats,
+        count_waiting_demand=count_waiting_demand,
     )
     session.execute(_MOVE_COUNTERS, {"event_id": event.id, "seats": seats, "ticket_type_id": ticket_type_id})
 
@@ -301,7 +311,9 @@ _MOVE_COUNTERS = text(
     """
 )
 
-_LAPSED = "seats_reserved > 0 AND (NOT is_active OR valid_until <= now())"
+# A personal code is a waiting-list offer: its lapsed seats go to the next in line (crowdify.domain.waiting_list
+# withdraws it), never back to general sale from here.
+_LAPSED = "seats_reserved > 0 AND (NOT is_active OR valid_until <= now()) AND user_id IS NULL"
 
 _LOCK_EVENTS_WITH_LAPSED_CODES = text(
     f"""

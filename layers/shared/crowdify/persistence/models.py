@@ -31,6 +31,7 @@ from crowdify.core.statuses import (
     ORDER_STATUSES,
     ROLES,
     TICKET_STATUSES,
+    WAITING_LIST_STATUSES,
 )
 
 NAMING_CONVENTION = {
@@ -99,6 +100,7 @@ class Event(Timestamps, Base):
         CheckConstraint(
             "max_tickets_per_buyer IS NULL OR max_tickets_per_buyer >= 1", name="max_tickets_per_buyer_positive"
         ),
+        CheckConstraint("waiting_list_offer_hours BETWEEN 1 AND 720", name="waiting_list_offer_hours_range"),
         Index("ix_events_status_starts_at", "status", "starts_at"),
     )
 
@@ -122,6 +124,8 @@ class Event(Timestamps, Base):
     # Seats held or sold, counted up when a hold is made and down only when it is released (seat_holds.py):
     # never below the true figure, so a purchase that fits under it needs no recount.
     seats_claimed: Mapped[int] = mapped_column(Integer, server_default="0")
+    # How long a waiting-list offer (a personal code) stays valid (crowdify.domain.waiting_list).
+    waiting_list_offer_hours: Mapped[int] = mapped_column(Integer, server_default="24")
 
     ticket_types: Mapped[list[TicketType]] = relationship(
         back_populates="event", order_by="TicketType.created_at", lazy="selectin"
@@ -137,6 +141,7 @@ class TicketType(Timestamps, Base):
         CheckConstraint("price >= 0", name="price_not_negative"),
         CheckConstraint("capacity IS NULL OR capacity >= 0", name="capacity_not_negative"),
         CheckConstraint("max_per_order IS NULL OR max_per_order >= 1", name="max_per_order_positive"),
+        CheckConstraint("waiting_list_seats >= 0", name="waiting_list_seats_not_negative"),
         Index(
             "uq_ticket_types_one_default",
             "event_id",
@@ -160,6 +165,8 @@ class TicketType(Timestamps, Base):
     is_hidden: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
     # An upper bound of the seats of this type held or sold (see Event.seats_claimed).
     seats_claimed: Mapped[int] = mapped_column(Integer, server_default="0")
+    # Seats released while people wait, kept out of sale for the waiting list's next offers; part of seats_claimed.
+    waiting_list_seats: Mapped[int] = mapped_column(Integer, server_default="0")
 
     event: Mapped[Event] = relationship(back_populates="ticket_types")
 
@@ -442,6 +449,49 @@ class OutboxMessage(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     published_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     publish_attempts: Mapped[int] = mapped_column(Integer, server_default="0")
+
+
+class WaitingListEntry(Base):
+    """One person in an event's waiting list, for one ticket type or (no type) any type (crowdify.domain.waiting_list).
+
+    An offer is a personal code reserving `offer_seats` of `offer_ticket_type_id` until `offer_expires_at`; its email
+    goes out once per `offer_message_id` (claimed, then marked sent, as EmailDelivery does for tickets).
+    """
+
+    __tablename__ = "waiting_list_entries"
+    __table_args__ = (
+        CheckConstraint(_one_of("status", WAITING_LIST_STATUSES), name="status"),
+        CheckConstraint("seats >= 1", name="seats_positive"),
+        Index(
+            "uq_waiting_list_entries_one_per_list",
+            "event_id",
+            text("coalesce(ticket_type_id, '00000000-0000-0000-0000-000000000000'::uuid)"),
+            "user_id",
+            unique=True,
+        ),
+        Index("ix_waiting_list_entries_line", "event_id", "status", "joined_at", "id"),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(
+        UUID(as_uuid=True), primary_key=True, default=uuid.uuid4, server_default=text("gen_random_uuid()")
+    )
+    event_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("events.id", ondelete="CASCADE"))
+    ticket_type_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("ticket_types.id", ondelete="CASCADE"))
+    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id"))
+    seats: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(20), server_default="waiting")
+    joined_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    updated_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    offer_ticket_type_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("ticket_types.id", ondelete="SET NULL"))
+    offer_seats: Mapped[int | None] = mapped_column(Integer)
+    offer_voucher_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("vouchers.id", ondelete="SET NULL"), index=True
+    )
+    offered_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    offer_expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    offer_message_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
+    offer_email_claimed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    offer_emailed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 EMAIL_DELIVERY_STATUSES = ("sending", "sent", "skipped")
