@@ -74,6 +74,7 @@ export class ApiError extends Error {
 
 // A gate cannot wait long for a network that is dying: past this, the scan is decided offline.
 const ONLINE_TIMEOUT_MILLISECONDS = 2500;
+const PAIRING_TIMEOUT_MILLISECONDS = 15000;
 
 export class ApiClient {
   constructor(
@@ -106,7 +107,8 @@ export class ApiClient {
   }
 
   async publicEvents(): Promise<PublicEvent[]> {
-    const response = await this.request("GET", "/api/v1/events?limit=100");
+    // Not a scan: nobody waits at the gate, and a cold list function must not read as a bad token.
+    const response = await this.request("GET", "/api/v1/events?limit=100", undefined, {}, PAIRING_TIMEOUT_MILLISECONDS);
     return (await response.json()) as PublicEvent[];
   }
 
