@@ -28,22 +28,6 @@ class AdminWaitingListEntry(BaseModel):
     offered_at: datetime | None
     offer_expires_at: datetime | None
 
-    @classmethod
-    def of(cls, entry: Entry) -> AdminWaitingListEntry:
-        return cls(
-            id=entry.id,
-            user_id=entry.user_id,
-            user_email=entry.user_email,
-            seats=entry.seats,
-            status=entry.status,  # type: ignore[arg-type]
-            position=entry.position,
-            joined_at=entry.joined_at,
-            offer_ticket_type_id=entry.offer_ticket_type_id,
-            offer_seats=entry.offer_seats,
-            offered_at=entry.offered_at,
-            offer_expires_at=entry.offer_expires_at,
-        )
-
 
 class AdminWaitingList(BaseModel):
     # Null: the event-wide list (any ticket type).
@@ -69,7 +53,7 @@ class AdminWaitingListResponse(BaseModel):
                 AdminWaitingList(
                     ticket_type_id=ticket_type_id,
                     counts={status: counted[status] for status in WAITING_LIST_STATUSES},
-                    entries=[AdminWaitingListEntry.of(entry) for entry in members],
+                    entries=[AdminWaitingListEntry.model_validate(entry, from_attributes=True) for entry in members],
                 )
             )
         return cls(event_id=event_id, lists=lists)

@@ -17,7 +17,7 @@ app = api_app(signed_in(*MANAGER_ROLES))
 def delete_entry(event_id: str, entry_id: str) -> AdminWaitingListEntry:
     event, entry = uuid_or_not_found(event_id, "Event"), uuid_or_not_found(entry_id, "Waiting-list entry")
     with transaction() as connection:
-        return AdminWaitingListEntry.of(remove(connection, event, entry))
+        return AdminWaitingListEntry.model_validate(remove(connection, event, entry), from_attributes=True)
 
 
 lambda_handler = lambda_handler_for(app)

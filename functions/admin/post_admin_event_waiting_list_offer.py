@@ -22,7 +22,7 @@ def post_offer(event_id: str, entry_id: str) -> AdminWaitingListEntry:
         offered = offer_seats(connection, event, only_entry=entry)
         view = entry_by_id(connection, event, entry)
     publish_after_commit(offered.messages)
-    return AdminWaitingListEntry.of(view)
+    return AdminWaitingListEntry.model_validate(view, from_attributes=True)
 
 
 lambda_handler = lambda_handler_for(app)

@@ -23,7 +23,7 @@ def delete_waiting_list(
     caller = caller_of(app)
     with transaction() as connection:
         entry = leave(connection, uuid_or_not_found(event_id, "Event"), caller.id, ticket_type_id)
-    return WaitingListEntryResponse.of(entry)
+    return WaitingListEntryResponse.model_validate(entry, from_attributes=True)
 
 
 lambda_handler = lambda_handler_for(app)

@@ -27,7 +27,7 @@ def post_waiting_list(event_id: str, body: WaitingListJoin) -> Response[WaitingL
     return Response(
         status_code=201 if joined.placed else 200,
         content_type="application/json",
-        body=WaitingListEntryResponse.of(joined.entry),
+        body=WaitingListEntryResponse.model_validate(joined.entry, from_attributes=True),
     )
 
 

@@ -8,8 +8,6 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from crowdify.domain.waiting_list import Entry
-
 WaitingListStatus = Literal["waiting", "offered", "bought", "expired", "left", "removed"]
 
 
@@ -35,18 +33,3 @@ class WaitingListEntryResponse(BaseModel):
     offer_ticket_type_id: uuid.UUID | None = None
     offer_seats: int | None = None
     offer_expires_at: datetime | None = None
-
-    @classmethod
-    def of(cls, entry: Entry) -> WaitingListEntryResponse:
-        return cls(
-            id=entry.id,
-            event_id=entry.event_id,
-            ticket_type_id=entry.ticket_type_id,
-            seats=entry.seats,
-            status=entry.status,  # type: ignore[arg-type]
-            position=entry.position,
-            joined_at=entry.joined_at,
-            offer_ticket_type_id=entry.offer_ticket_type_id,
-            offer_seats=entry.offer_seats,
-            offer_expires_at=entry.offer_expires_at,
-        )

@@ -27,6 +27,7 @@ from crowdify.core.errors import Conflict, PromoCodeExhausted
 from crowdify.domain.vouchers import (
     CODE_ALPHABET,
     GENERATED_CODE_LENGTH,
+    IssuedCode,
     issue_personal_code,
     return_lapsed_reservations,
     withdraw_code,
@@ -463,29 +464,26 @@ def test_bad_voucher_input_is_a_422_naming_the_field(admin: Identity) -> None:
         assert answer.status == 422, (body, answer.body)
 
 
+def offer_code(session: Any, event_id: str, person: Identity) -> IssuedCode | None:
+    """A waiting-list offer's code for two seats of the event, as the offer round issues it."""
+    return issue_personal_code(
+        session,
+        event_id=uuid.UUID(event_id),
+        ticket_type_id=None,
+        user_id=person.user_id,
+        seats=2,
+        valid_until=datetime.now(UTC) + timedelta(hours=24),
+        tag="waiting-list",
+    )
+
+
 def test_a_personal_code_reserves_its_seats_for_one_user_until_withdrawn(
     checkout: MercadoPagoEmulator, admin: Identity, buyer: Identity, other_buyer: Identity
 ) -> None:
     event = create_event(admin, capacity_total=3, services=[])
     with db_session() as session:
-        issued = issue_personal_code(
-            session,
-            event_id=uuid.UUID(event["id"]),
-            ticket_type_id=None,
-            user_id=buyer.user_id,
-            seats=2,
-            valid_until=datetime.now(UTC) + timedelta(hours=24),
-            tag="waiting-list",
-        )
-        refused = issue_personal_code(
-            session,
-            event_id=uuid.UUID(event["id"]),
-            ticket_type_id=None,
-            user_id=other_buyer.user_id,
-            seats=2,
-            valid_until=datetime.now(UTC) + timedelta(hours=24),
-            tag="waiting-list",
-        )
+        issued = offer_code(session, event["id"], buyer)
+        refused = offer_code(session, event["id"], other_buyer)
     assert issued is not None and refused is None, "only one seat was left for the second"
     assert check(event["id"], issued.code).status == 404, "a personal code is not announced"
     someone_else = buy(other_buyer, purchase_body(other_buyer, event["id"], seats(2), voucher_code=issued.code))
