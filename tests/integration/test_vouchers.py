@@ -42,6 +42,7 @@ from tests.support.paid_orders import create_payment, post_notification
 from tests.support.purchases import (
     attendee,
     buy,
+    cancel,
     claims_are_exact,
     complete_with_tickets,
     create_event,
@@ -74,6 +75,17 @@ def seats(count: int) -> list[dict[str, Any]]:
 def check(event_id: str, code: str) -> HttpResponse:
     return call(
         "get_event_voucher", "GET", "/api/v1/events/{event_id}/vouchers/{code}", {"event_id": event_id, "code": code}
+    )
+
+
+def refund(admin: Identity, order_id: str, reason: str) -> HttpResponse:
+    return call(
+        "post_admin_order_refund",
+        "POST",
+        "/api/v1/admin/orders/{order_id}/refund",
+        {"order_id": order_id},
+        body={"reason": reason},
+        token=admin.token,
     )
 
 
@@ -272,14 +284,7 @@ def test_a_cancelled_or_expired_hold_gives_its_redemptions_back_and_a_refund_doe
     cancelled = buy(buyer, purchase_body(buyer, event["id"], seats(2), voucher_code="BACK3")).json()["order_id"]
     claimed = scalar("SELECT seats_claimed FROM events WHERE id = :id", id=event["id"])
     assert (redeemed(voucher["id"]), claimed) == (2, 3), "two held plus one still reserved"
-    cancel = call(
-        "post_purchase_cancel",
-        "POST",
-        "/api/v1/purchases/{order_id}/cancel",
-        {"order_id": cancelled},
-        token=buyer.token,
-    )
-    assert cancel.status == 200, cancel.body
+    cancel(buyer, cancelled)
     assert redeemed(voucher["id"]) == 0
     assert scalar("SELECT seats_reserved FROM vouchers WHERE id = :id", id=voucher["id"]) == 3, "kept for the code"
     assert claims_are_exact(event["id"])
@@ -295,14 +300,7 @@ def test_a_cancelled_or_expired_hold_gives_its_redemptions_back_and_a_refund_doe
     placed = buy(buyer, purchase_body(buyer, event["id"], seats(1), voucher_code="BACK3")).json()
     payment_id = create_payment(checkout, placed["order_id"], placed["total"])
     assert post_notification(payment_id).status == 200
-    refunded = call(
-        "post_admin_order_refund",
-        "POST",
-        "/api/v1/admin/orders/{order_id}/refund",
-        {"order_id": placed["order_id"]},
-        body={"reason": "no asistirá"},
-        token=admin.token,
-    )
+    refunded = refund(admin, placed["order_id"], "no asistirá")
     assert refunded.status == 200 and refunded.json()["status"] == "refunded", refunded.body
     assert redeemed(voucher["id"]) == 1, "a refund keeps its redemption"
     assert scalar("SELECT seats_reserved FROM vouchers WHERE id = :id", id=voucher["id"]) == 2
@@ -328,14 +326,7 @@ def test_the_exact_recount_keeps_a_codes_reserved_seats_out_of_general_sale(
     vip_seats = [attendee(ticket_type_id=vip["id"]) for _ in range(6)]
     paid = buy(first, purchase_body(first, event["id"], vip_seats)).json()
     assert post_notification(create_payment(checkout, paid["order_id"], paid["total"])).status == 200
-    refunded = call(
-        "post_admin_order_refund",
-        "POST",
-        "/api/v1/admin/orders/{order_id}/refund",
-        {"order_id": paid["order_id"]},
-        body={"reason": "cambio de planes"},
-        token=admin.token,
-    )
+    refunded = refund(admin, paid["order_id"], "cambio de planes")
     assert refunded.status == 200, refunded.body
 
     # The refund leaves the counters high: this purchase fits only after the exact recount.

@@ -8,7 +8,7 @@ from typing import Any
 from local.mercadopago_emulator import MercadoPagoEmulator
 from tests.support.api_gateway import HttpResponse, call
 from tests.support.identities import Identity, create_identity
-from tests.support.purchases import attendee, buy, create_event, execute, purchase_body, scalar
+from tests.support.purchases import attendee, buy, cancel, create_event, execute, purchase_body, scalar
 
 WAITING_LIST = "/api/v1/events/{event_id}/waiting-list"
 
@@ -103,10 +103,7 @@ def test_released_seats_are_kept_for_the_people_waiting(
     event, order_id = sold_out_event(admin, buyer, capacity=3)
     assert join(other_buyer, event["id"], seats=2).status == 201
 
-    cancelled = call(
-        "post_purchase_cancel", "POST", "/api/v1/purchases/{order_id}/cancel", {"order_id": order_id}, token=buyer.token
-    )
-    assert cancelled.status == 200, cancelled.body
+    cancel(buyer, order_id)
 
     # Two of the three seats are kept for the two the list asks for; the third returns to sale.
     assert scalar("SELECT sum(waiting_list_seats) FROM ticket_types WHERE event_id = :e", e=event["id"]) == 2

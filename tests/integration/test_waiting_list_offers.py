@@ -23,7 +23,7 @@ from tests.support.api_gateway import HttpResponse, LambdaContext, call
 from tests.support.identities import Identity, create_identity
 from tests.support.notify import run_notify, sqs_record
 from tests.support.paid_orders import AwsResources
-from tests.support.purchases import attendee, buy, create_event, execute, purchase_body, rows, scalar
+from tests.support.purchases import attendee, buy, cancel, create_event, execute, purchase_body, rows, scalar
 from tests.support.races import all_at_once, connection_pools_of
 from tests.support.sendgrid import sent_emails
 
@@ -60,17 +60,6 @@ def hold_everything(admin: Identity, capacity: int, **event_fields: Any) -> tupl
     held = buy(holder, purchase_body(holder, event["id"], [attendee(f"Persona {n}") for n in range(capacity)]))
     assert held.status == 200, held.body
     return event, holder, held.json()["order_id"]
-
-
-def cancel(person: Identity, order_id: str) -> None:
-    cancelled = call(
-        "post_purchase_cancel",
-        "POST",
-        "/api/v1/purchases/{order_id}/cancel",
-        {"order_id": order_id},
-        token=person.token,
-    )
-    assert cancelled.status == 200, cancelled.body
 
 
 def offer_round() -> dict[str, int]:

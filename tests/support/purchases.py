@@ -69,6 +69,14 @@ def buy(buyer: Identity, body: dict[str, Any], headers: dict[str, str] | None = 
     return call("post_purchases", "POST", PURCHASES, body=body, token=buyer.token, headers=headers)
 
 
+def cancel(buyer: Identity, order_id: str) -> None:
+    """The buyer cancels their pending order through the route; it must succeed."""
+    cancelled = call(
+        "post_purchase_cancel", "POST", "/api/v1/purchases/{order_id}/cancel", {"order_id": order_id}, token=buyer.token
+    )
+    assert cancelled.status == 200, cancelled.body
+
+
 def scalar(sql: str, **parameters: Any) -> Any:
     with engine().connect() as connection:
         return connection.execute(text(sql), parameters).scalar()
