@@ -127,19 +127,7 @@ def run() -> dict[str, Any]:
     results: dict[str, Any] = {"pgbouncer_pool_mode": "transaction"}
     try:
         upgrade_to_head(database_url)
-        os.environ.update(
-            {
-                **purchase.QUIET_POWERTOOLS,
-                "DATABASE_POOL_SIZE": "1",
-                "JWT_SECRET": purchase.JWT_SECRET,
-                "QR_SECRET": qr_secret,
-                "MERCADOPAGO_ACCESS_TOKEN": purchase.ACCESS_TOKEN,
-                "MERCADOPAGO_API_BASE_URL": emulator_url,
-                "PUBLIC_BASE_URL": "http://127.0.0.1:3000",
-                # As in bench/purchase.py: buyers place several orders each over the runs, never at the limit.
-                "MAX_PENDING_ORDERS_PER_BUYER": "1000000",
-            }
-        )
+        os.environ.update({**purchase.purchase_environment(emulator_url), "QR_SECRET": qr_secret})
         # Imported once here, before the purchase workers fork: each starts as a warm container.
         import post_purchases  # noqa: F401
 

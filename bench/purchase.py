@@ -427,20 +427,7 @@ def run() -> dict[str, Any]:
     saved_environment = dict(os.environ)
     try:
         upgrade_to_head(database_url)
-        os.environ.update(
-            {
-                **QUIET_POWERTOOLS,
-                "DATABASE_URL": database_url,
-                "DATABASE_POOL_SIZE": "1",
-                "JWT_SECRET": JWT_SECRET,
-                "MERCADOPAGO_ACCESS_TOKEN": ACCESS_TOKEN,
-                "MERCADOPAGO_API_BASE_URL": emulator_url,
-                "PUBLIC_BASE_URL": "http://127.0.0.1:3000",
-                # Buyers rotate (BUYERS_PER_WORKER) but still place several orders each over the runs: the limit of
-                # pending orders is checked on every purchase, as in production, and never reached.
-                "MAX_PENDING_ORDERS_PER_BUYER": "1000000",
-            }
-        )
+        os.environ.update({**purchase_environment(emulator_url), "DATABASE_URL": database_url})
         # Imported once here, before the workers fork: each starts as a warm container, not a cold one.
         import post_purchases  # noqa: F401
 
@@ -484,6 +471,21 @@ def run() -> dict[str, Any]:
         return figures
     finally:
         tear_down(saved_environment, emulator, server_url, database_name)
+
+
+def purchase_environment(emulator_url: str) -> dict[str, str]:
+    """What the purchase function reads, for warm workers against the emulator (the database's URL apart)."""
+    return {
+        **QUIET_POWERTOOLS,
+        "DATABASE_POOL_SIZE": "1",
+        "JWT_SECRET": JWT_SECRET,
+        "MERCADOPAGO_ACCESS_TOKEN": ACCESS_TOKEN,
+        "MERCADOPAGO_API_BASE_URL": emulator_url,
+        "PUBLIC_BASE_URL": "http://127.0.0.1:3000",
+        # Buyers rotate (BUYERS_PER_WORKER) but still place several orders each over the runs: the limit of pending
+        # orders is checked on every purchase, as in production, and never reached.
+        "MAX_PENDING_ORDERS_PER_BUYER": "1000000",
+    }
 
 
 def buyer_groups(buyers: list[tuple[str, str]]) -> list[list[tuple[str, str]]]:

@@ -68,18 +68,7 @@ def run() -> dict[str, Any]:
     saved_environment = dict(os.environ)
     try:
         upgrade_to_head(database_url)
-        os.environ.update(
-            {
-                **purchase.QUIET_POWERTOOLS,
-                "DATABASE_URL": database_url,
-                "DATABASE_POOL_SIZE": "1",
-                "JWT_SECRET": purchase.JWT_SECRET,
-                "MERCADOPAGO_ACCESS_TOKEN": purchase.ACCESS_TOKEN,
-                "MERCADOPAGO_API_BASE_URL": emulator_url,
-                "PUBLIC_BASE_URL": "http://127.0.0.1:3000",
-                "MAX_PENDING_ORDERS_PER_BUYER": "1000000",
-            }
-        )
+        os.environ.update({**purchase.purchase_environment(emulator_url), "DATABASE_URL": database_url})
         import post_purchases  # noqa: F401  (imported before the workers fork: warm containers)
 
         seeded = purchase._seed(database_url, WORKERS * purchase.BUYERS_PER_WORKER)
