@@ -17,6 +17,7 @@ from sqlalchemy import (
     Integer,
     MetaData,
     Numeric,
+    SmallInteger,
     String,
     Text,
     UniqueConstraint,
@@ -101,6 +102,7 @@ class Event(Timestamps, Base):
             "max_tickets_per_buyer IS NULL OR max_tickets_per_buyer >= 1", name="max_tickets_per_buyer_positive"
         ),
         CheckConstraint("waiting_list_offer_hours BETWEEN 1 AND 720", name="waiting_list_offer_hours_range"),
+        CheckConstraint("capacity_shards BETWEEN 1 AND 64", name="capacity_shards_range"),
         Index("ix_events_status_starts_at", "status", "starts_at"),
     )
 
@@ -126,6 +128,8 @@ class Event(Timestamps, Base):
     seats_claimed: Mapped[int] = mapped_column(Integer, server_default="0")
     # How long a waiting-list offer (a personal code) stays valid (crowdify.domain.waiting_list).
     waiting_list_offer_hours: Mapped[int] = mapped_column(Integer, server_default="24")
+    # Rows each ticket type's seats are banked over so that holds do not queue on this row (CapacityShard); 1: none.
+    capacity_shards: Mapped[int] = mapped_column(Integer, server_default="1")
 
     ticket_types: Mapped[list[TicketType]] = relationship(
         back_populates="event", order_by="TicketType.created_at", lazy="selectin"
@@ -169,6 +173,21 @@ class TicketType(Timestamps, Base):
     waiting_list_seats: Mapped[int] = mapped_column(Integer, server_default="0")
 
     event: Mapped[Event] = relationship(back_populates="ticket_types")
+
+
+class CapacityShard(Base):
+    """Seats of a ticket type already counted in its and its event's `seats_claimed` but held by no order yet: a
+    bank a hold takes from without writing the event's or the type's row (crowdify.domain.capacity_shards)."""
+
+    __tablename__ = "capacity_shards"
+    __table_args__ = (CheckConstraint("seats >= 0", name="seats_not_negative"),)
+
+    ticket_type_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("ticket_types.id", ondelete="CASCADE"), primary_key=True
+    )
+    shard: Mapped[int] = mapped_column(SmallInteger, primary_key=True)
+    event_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("events.id", ondelete="CASCADE"), index=True)
+    seats: Mapped[int] = mapped_column(Integer, server_default="0")
 
 
 class EventService(Timestamps, Base):
