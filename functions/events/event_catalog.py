@@ -17,6 +17,7 @@ from crowdify.core.errors import Conflict, InvalidRequest, NotFound
 from crowdify.core.timezones import in_event_zone, zone
 from crowdify.domain.audit import record_change
 from crowdify.domain.capacity import EventUsage, usage_for_events
+from crowdify.domain.capacity_shards import drain_banks
 from crowdify.persistence.models import Event, EventService, Order, Organizer, TicketType
 from crowdify.persistence.search_patterns import LIKE_ESCAPE, contains_pattern
 
@@ -133,6 +134,7 @@ def _snapshot(event: Event) -> dict[str, Any]:
         "timezone",
         "max_tickets_per_buyer",
         "waiting_list_offer_hours",
+        "capacity_shards",
     )
     return {field: getattr(event, field) for field in fields}
 
@@ -165,6 +167,7 @@ def create_event(session: Session, data: EventCreate, actor_id: uuid.UUID) -> Ev
         status=data.status or "published",
         max_tickets_per_buyer=data.max_tickets_per_buyer,
         waiting_list_offer_hours=data.waiting_list_offer_hours,
+        capacity_shards=data.capacity_shards,
     )
     session.add(event)
     session.flush()
@@ -216,6 +219,9 @@ def update_event(session: Session, event_id: uuid.UUID, data: EventUpdate, actor
     new_capacity = changes.get("capacity_total")
     if new_capacity is not None and new_capacity < usage.event(event.id).taken:
         raise Conflict(f"capacity_total cannot go below the {usage.event(event.id).taken} seats already sold or held")
+    if new_capacity is not None:
+        # Banked seats were checked against the old capacity: they go back to be checked against the new one.
+        drain_banks(session, event.id)
     if "currency" in changes and changes["currency"] != event.currency and _has_orders(session, event.id):
         raise Conflict("The currency of an event with orders cannot change")
     for field, value in changes.items():
@@ -226,6 +232,7 @@ def update_event(session: Session, event_id: uuid.UUID, data: EventUpdate, actor
             "currency",
             "timezone",
             "waiting_list_offer_hours",
+            "capacity_shards",
         ):
             continue
         setattr(event, field, value)
@@ -340,6 +347,8 @@ def update_ticket_type(
         taken = usage.ticket_type(ticket_type.id).taken
         if changes["capacity"] < taken:
             raise Conflict(f"capacity cannot go below the {taken} seats already sold or held")
+        # Banked seats were checked against the old capacity: they go back to be checked against the new one.
+        drain_banks(session, event.id)
     if changes.get("is_default") and not ticket_type.is_default:
         _clear_default(event, ticket_type.is_child)
         session.flush()

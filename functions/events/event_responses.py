@@ -56,6 +56,7 @@ def event_response(view: EventView) -> EventResponse:
         status=event.status,
         max_tickets_per_buyer=event.max_tickets_per_buyer,
         waiting_list_offer_hours=event.waiting_list_offer_hours,
+        capacity_shards=event.capacity_shards,
         ticket_types=[
             ticket_type_response(tt, view) for tt in event.ticket_types if view.shows_hidden_types or not tt.is_hidden
         ],

@@ -20,6 +20,9 @@ Currency = Literal[SUPPORTED_CURRENCIES]  # type: ignore[valid-type]
 MaxTicketsPerBuyer = Annotated[int | None, Field(ge=1, le=1_000_000)]
 # How long a waiting-list offer (a personal code) lasts before it goes to the next in line.
 WaitingListOfferHours = Annotated[int, Field(ge=1, le=720)]
+# Rows each ticket type's seats are banked over so that purchases of a hot event do not queue on one row
+# (crowdify.domain.capacity_shards); 1 sells straight from the event's counters.
+CapacityShards = Annotated[int, Field(ge=1, le=64)]
 
 
 class ServiceInput(BaseModel):
@@ -58,6 +61,7 @@ class EventCreate(BaseModel):
     status: Literal["draft", "published"] | None = None
     max_tickets_per_buyer: MaxTicketsPerBuyer = None
     waiting_list_offer_hours: WaitingListOfferHours = 24
+    capacity_shards: CapacityShards = 1
 
 
 class EventUpdate(BaseModel):
@@ -83,6 +87,7 @@ class EventUpdate(BaseModel):
     # null removes the limit; leaving the field out keeps it.
     max_tickets_per_buyer: MaxTicketsPerBuyer = None
     waiting_list_offer_hours: WaitingListOfferHours | None = None
+    capacity_shards: CapacityShards | None = None
 
 
 class TicketTypeCreate(BaseModel):
@@ -165,6 +170,7 @@ class EventResponse(BaseModel):
     status: str
     max_tickets_per_buyer: int | None
     waiting_list_offer_hours: int
+    capacity_shards: int
     ticket_types: list[TicketTypeResponse]
     event_services: list[EventServiceResponse]
     created_at: datetime

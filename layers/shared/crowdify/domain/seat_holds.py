@@ -12,7 +12,10 @@ seats taken, only sometimes above it. A purchase that fits under the counters fi
 UPDATE per row, no recount); one that does not is checked exactly under the lock (`check_capacity`) after the
 counters are recomputed (`recount_claims`).
 
-Lock order everywhere: order row, then event row, then ticket type and service rows.
+An event split into capacity shards (crowdify.domain.capacity_shards) also keeps seats in banks, counted in the
+counters but in no order: the exact count drains them back first.
+
+Lock order everywhere: order row, then event row, then ticket type and service rows, then capacity shard rows.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from sqlalchemy import Connection, select, text
 
 from crowdify.core.errors import NotFound, SoldOut
 from crowdify.domain.capacity import usage_for_events
+from crowdify.domain.capacity_shards import drain_banks
 
 if TYPE_CHECKING:
     # Only the ORM paths (locking the event, late payments) need the models: the sweep and a buyer's cancel, which
@@ -224,6 +228,8 @@ def check_exact(
     """Counts sold seats, live holds, reserved seats and seats kept for the waiting list (crowdify.domain.capacity)
     and refuses what does not fit, naming it. `seats`: the event's seats asked for, when not the sum of
     `ticket_quantities`; `count_waiting_demand` false for the waiting list's own offers."""
+    # Banked seats are free in the exact figures: left in their banks, they could be sold twice.
+    drain_banks(executor, event_id)
     usage = usage_for_events(executor, [event_id], count_waiting_demand=count_waiting_demand)
     if seats is None:
         seats = sum(ticket_quantities.values())
@@ -262,6 +268,8 @@ def claim(
 
 def recount_claims(executor: Executor, event_id: uuid.UUID) -> None:
     """Recomputes the event's counters from its orders and tickets; call it under the event lock."""
+    # The recount does not count banked seats: they leave their banks first, or a bank could sell them again.
+    drain_banks(executor, event_id)
     executor.execute(_RECOUNT, {"event_id": event_id})
 
 
