@@ -122,6 +122,10 @@ class Catalog:
     buyer_email: str | None
     existing_order: ExistingOrder | None
     voucher: CatalogVoucher | None = None
+    # Capacity shards (crowdify.domain.capacity_shards): how many, and each type's seats banked in them, which are
+    # counted in its and the event's claim counters and still for sale.
+    capacity_shards: int = 1
+    banked: dict[uuid.UUID, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

@@ -27,6 +27,9 @@ from crowdify.persistence.statements import SqlStatements
 # snapshot is taken after the lock, counts every order of the buyer's that committed before (`_BUYER_LIMITS`).
 _CATALOG = """
     SELECT e.id, e.name, e.status, e.currency, e.allow_children, e.max_tickets_per_buyer, now() AS database_now,
+           e.capacity_shards, (SELECT coalesce(json_object_agg(b.ticket_type_id, b.seats), '{}')
+                                 FROM (SELECT ticket_type_id, sum(seats) AS seats FROM capacity_shards
+                                        WHERE event_id = e.id GROUP BY ticket_type_id) b) AS banked,
            (SELECT coalesce(json_agg(json_build_object(
                        'id', tt.id, 'name', tt.name, 'is_child', tt.is_child, 'is_default', tt.is_default,
                        'max_per_order', tt.max_per_order, 'is_hidden', tt.is_hidden,
@@ -101,10 +104,9 @@ _VOUCHER_CLAIM = """
         RETURNING v.id
     )"""
 
-# The buyer's limits first, then the claims (the event row, then its types and services); inserts only when every
-# claim fitted. The limits hold whether or not the claim counters are enforced.
-_HOLD = f"""
-    WITH {_BUYER_LIMITS}, event_claim AS (
+# The claims on the counters: the event row, then its types and services.
+_COUNTER_CLAIMS = """
+    event_claim AS (
         UPDATE events SET seats_claimed = seats_claimed + :seats - :reserved_seats
          WHERE id = :event_id AND status = 'published'
            AND (SELECT pending_fit AND tickets_fit FROM buyer_fits)
@@ -131,7 +133,45 @@ _HOLD = f"""
          WHERE s.id = line.id AND s.event_id = event_claim.id
            AND (NOT :enforce OR s.units_claimed + line.quantity <= s.stock_total)
         RETURNING line.item_id, s.id AS event_service_id, line.quantity, s.price
-    ), claimed AS (
+    )"""
+
+# The claims on an event's capacity shards (crowdify.domain.capacity_shards), for an order without a promo code or
+# add-ons: the event row is only read (FOR KEY SHARE: a refill's lock lets it through, an exact count's does not),
+# and each type's seats come from one of its banks, picked at random among those that have them and that no other
+# hold is taking from (SKIP LOCKED spreads concurrent buyers over the banks instead of queueing them). A bank is
+# written only when every type found one, so a hold that does not fit changes nothing but its locks.
+_SHARD_CLAIMS = """
+    event_claim AS (
+        SELECT id, currency FROM events
+         WHERE id = :event_id AND status = 'published' AND (SELECT pending_fit AND tickets_fit FROM buyer_fits)
+           FOR KEY SHARE
+    ), picked AS (
+        SELECT line.id, line.item_id, line.quantity,
+               (SELECT cs.shard FROM capacity_shards cs
+                 WHERE cs.ticket_type_id = line.id AND cs.seats >= line.quantity
+                 ORDER BY random() LIMIT 1
+                   FOR UPDATE SKIP LOCKED) AS shard
+          FROM jsonb_to_recordset(CAST(:type_lines AS jsonb)) AS line(id uuid, item_id uuid, quantity int),
+               event_claim
+    ), shard_claims AS (
+        UPDATE capacity_shards cs SET seats = cs.seats - p.quantity
+          FROM picked p
+         WHERE cs.ticket_type_id = p.id AND cs.shard = p.shard AND cs.seats >= p.quantity
+           AND (SELECT count(shard) FROM picked) = :type_line_count
+        RETURNING p.id, p.item_id, p.quantity
+    ), type_claims AS (
+        -- No promo code: every seat at the type's price.
+        SELECT c.item_id, tt.id AS ticket_type_id, c.quantity, tt.price AS list_price, tt.price
+          FROM shard_claims c JOIN ticket_types tt ON tt.id = c.id AND tt.event_id = :event_id
+    ), service_claims AS (
+        SELECT CAST(NULL AS uuid) AS item_id, CAST(NULL AS uuid) AS event_service_id, 0 AS quantity,
+               CAST(0 AS numeric) AS price
+         WHERE false
+    )"""
+
+# Inserts the order, its items and attendees only when every claim fitted (and the promo code's redemption).
+_ORDER_FROM_CLAIMS = f"""
+    claimed AS (
         SELECT EXISTS (SELECT 1 FROM event_claim)
                AND (SELECT count(*) FROM type_claims) = :type_line_count
                AND (SELECT count(*) FROM service_claims) = :service_line_count AS complete
@@ -177,6 +217,11 @@ _HOLD = f"""
            (SELECT count(*) FROM new_attendees) AS attendee_count
       FROM claimed CROSS JOIN buyer_fits CROSS JOIN redeemed LEFT JOIN new_order o ON true
     """  # noqa: S608 - a constant CTE, no input
+
+# The buyer's limits first, then the claims; inserts only when every claim fitted. The limits hold whether or not
+# the claim counters are enforced.
+_HOLD = f"WITH {_BUYER_LIMITS}, {_COUNTER_CLAIMS}, {_ORDER_FROM_CLAIMS}"
+_HOLD_FROM_SHARDS = f"WITH {_BUYER_LIMITS}, {_SHARD_CLAIMS}, {_ORDER_FROM_CLAIMS}"
 
 # Committed without waiting for the WAL flush: a crash can lose only the link, and the buyer's retry with the same
 # idempotency key then opens a new checkout for the same order (a payment on the old one still completes it).
@@ -261,6 +306,8 @@ def read_catalog(
         if existing
         else None,
         voucher=_catalog_voucher(row.voucher),
+        capacity_shards=row.capacity_shards,
+        banked={uuid.UUID(type_id): seats for type_id, seats in row.banked.items()},
     )
 
 
@@ -371,6 +418,13 @@ def hold(connection: SqlStatements, parameters: Mapping[str, Any], *, enforce: b
     limits held (`pending_fit`, `tickets_fit`, `buyer_tickets`) and, when the order was inserted, the order
     (`order_id` is null when a concurrent request with the same idempotency key inserted its order first)."""
     return _one(connection, _HOLD, {**parameters, "enforce": enforce})
+
+
+def hold_from_shards(connection: SqlStatements, parameters: Mapping[str, Any]) -> Any:
+    """As `hold`, taking each type's seats from one of its capacity shards' banks instead of the counters (an order
+    without a promo code or add-ons, on an event with shards); `claimed` is false when no bank of a type had them,
+    and then the transaction must roll back (the banks it picked stay locked)."""
+    return _one(connection, _HOLD_FROM_SHARDS, parameters)
 
 
 def unit_prices(held: Any) -> dict[str, Decimal]:

@@ -20,10 +20,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import purchase_statements
 from purchase_plan import (
+    Catalog,
     ExistingOrder,
     OrderPlan,
     PricedLine,
@@ -41,6 +42,7 @@ from crowdify.auth.callers import Caller
 from crowdify.config.settings import get_settings
 from crowdify.core.errors import Conflict, DependencyUnavailable, DomainError, InvalidRequest
 from crowdify.core.statuses import ORDER_PENDING
+from crowdify.domain.capacity_shards import refill_banks
 from crowdify.domain.outbox import publish_after_commit
 from crowdify.domain.seat_holds import check_exact, lock_event_for_holds, recount_claims, release_hold
 from crowdify.persistence import pg_connection
@@ -52,6 +54,8 @@ if TYPE_CHECKING:
     # its cold start does not pay for the ORM and the models.
     from sqlalchemy.orm import Session
 
+# Holds tried from the capacity shards' banks, each after a refill, before the order goes to the claim counters.
+SHARDED_ATTEMPTS = 3
 CHECKOUT_UNAVAILABLE = "MercadoPago is unavailable, so no seats were held; try again"
 FREE_ORDER_PROVIDER = "free"
 
@@ -76,6 +80,16 @@ class _IdempotencyKeyTakenMeanwhile(Exception):
 class _NeedsTheOrm(Exception):
     """The pg8000 path cannot finish this order (the claim counters said no, or it is free); its transaction must
     roll back, and the order is placed again through SQLAlchemy."""
+
+
+class _ShardsShort(Exception):
+    """No capacity shard's bank had the seats of one of the order's types; its transaction must roll back, the
+    banks be refilled in a transaction of their own, and the order placed again."""
+
+    def __init__(self, event_id: uuid.UUID, quantities: dict[uuid.UUID, int]) -> None:
+        super().__init__(f"the capacity shards of event {event_id} are short")
+        self.event_id = event_id
+        self.quantities = quantities
 
 
 def purchase(
@@ -103,11 +117,25 @@ def _place(
     """Through pg8000's prepared statements when the claim counters say yes and the order costs something (almost
     always); otherwise, the first transaction rolled back, through SQLAlchemy, whose ORM the exact recount under the
     event's lock and a free order's completion use."""
-    try:
-        with pg_connection.transaction() as connection:
-            return place_order(connection, buyer_id, request, idempotency_key, fingerprint, notification_url, None)
-    except _NeedsTheOrm:
-        pass
+    from_shards = True
+    for attempt in range(SHARDED_ATTEMPTS + 1):
+        try:
+            with pg_connection.transaction() as connection:
+                return place_order(
+                    connection,
+                    buyer_id,
+                    request,
+                    idempotency_key,
+                    fingerprint,
+                    notification_url,
+                    None,
+                    from_shards=from_shards and attempt < SHARDED_ATTEMPTS,
+                )
+        except _NeedsTheOrm:
+            break
+        except _ShardsShort as short:
+            with pg_connection.transaction() as connection:
+                from_shards = refill_banks(connection, short.event_id, short.quantities)
     with statements_transaction() as statements:
         return place_order(
             statements, buyer_id, request, idempotency_key, fingerprint, notification_url, _session_on(statements)
@@ -128,12 +156,15 @@ def place_order(
     fingerprint: str,
     notification_url: str,
     orm: Callable[[], Session] | None,
+    *,
+    from_shards: bool = False,
 ) -> PlacedOrder:
     """Holds the seats and stores the pending order (completed at once when it is free), or finds the order this
     idempotency key already made.
 
     `orm` opens an ORM session in the same transaction; without it (the pg8000 path) an order that needs one raises
-    `_NeedsTheOrm` before anything is committed.
+    `_NeedsTheOrm` before anything is committed. `from_shards`: an order that can take its seats from the event's
+    capacity shards does, and raises `_ShardsShort` when they do not have them.
     """
     catalog = purchase_statements.read_catalog(
         connection, request.event_id, buyer_id, idempotency_key, request.voucher_code
@@ -154,7 +185,7 @@ def place_order(
         settings.hold_minutes,
         settings.max_pending_orders_per_buyer,
     )
-    held = purchase_statements.hold(connection, parameters)
+    held = _hold(connection, catalog, plan, parameters, from_shards=from_shards)
     check_buyer_limits(held, settings.max_pending_orders_per_buyer, catalog.max_tickets_per_buyer, plan.seats)
     if not held.claimed:
         if orm is None:
@@ -174,6 +205,21 @@ def place_order(
         held.order_id, lines, catalog.currency, catalog.buyer_email, held.hold_expires_at, notification_url
     )
     return PlacedOrder(held.order_id, held.status, None, held.total, held.discount_total, checkout=checkout)
+
+
+def _hold(
+    connection: SqlStatements, catalog: Catalog, plan: OrderPlan, parameters: dict[str, Any], *, from_shards: bool
+) -> Any:
+    """The hold on the claim counters, or, for an order without a promo code or add-ons on an event split into
+    capacity shards, from the shards' banks (crowdify.domain.capacity_shards)."""
+    if not (from_shards and catalog.capacity_shards > 1 and plan.voucher_use is None and not plan.service_lines):
+        return purchase_statements.hold(connection, parameters)
+    held = purchase_statements.hold_from_shards(connection, parameters)
+    # Unclaimed within the buyer's limits: no bank had the seats (or the event stopped selling, which the
+    # counters' path then says).
+    if not held.claimed and held.pending_fit and held.tickets_fit:
+        raise _ShardsShort(catalog.event_id, plan.ticket_quantities())
+    return held
 
 
 def _check_exactly(orm: Callable[[], Session], event_id: uuid.UUID, plan: OrderPlan) -> None:
