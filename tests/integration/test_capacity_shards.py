@@ -257,8 +257,8 @@ def test_an_exact_recount_drains_the_banks_so_a_banked_seat_is_not_sold_twice(
     )
     purchase(Caller(id=buyer.user_id, role="user", email=buyer.email), with_parking, None, "http://127.0.0.1:3000")
 
-    assert banked(event_id) == 0
     with pytest.raises(SoldOut):
         place(create_identity("user"), event_id, 1)
     assert held_seats(event_id) == 4
+    assert banked(event_id) == 0
     assert ledger_balances(event_id)
