@@ -138,8 +138,12 @@ _COUNTER_CLAIMS = """
 # The claims on an event's capacity shards (crowdify.domain.capacity_shards), for an order without a promo code or
 # add-ons: the event row is only read (FOR KEY SHARE: a refill's lock lets it through, an exact count's does not),
 # and each type's seats come from one of its banks, picked at random among those that have them and that no other
-# hold is taking from (SKIP LOCKED spreads concurrent buyers over the banks instead of queueing them). A bank is
-# written only when every type found one, so a hold that does not fit changes nothing but its locks.
+# hold is taking from (SKIP LOCKED spreads concurrent buyers over the banks instead of queueing them). When every
+# bank that has them is being taken from, an order of one type waits for one (more buyers than banks would
+# otherwise refill banks that are not empty). A bank found short after the wait stays locked while the next is
+# waited for, so waiters go in shard order, as the drain does: no two wait for each other. An order of several
+# types never waits, since it holds one type's bank while looking for the next. A bank is written only when every
+# type found one, so a hold that does not fit changes nothing but its locks.
 _SHARD_CLAIMS = """
     event_claim AS (
         SELECT id, currency FROM events
@@ -147,10 +151,17 @@ _SHARD_CLAIMS = """
            FOR KEY SHARE
     ), picked AS (
         SELECT line.id, line.item_id, line.quantity,
-               (SELECT cs.shard FROM capacity_shards cs
-                 WHERE cs.ticket_type_id = line.id AND cs.seats >= line.quantity
-                 ORDER BY random() LIMIT 1
-                   FOR UPDATE SKIP LOCKED) AS shard
+               coalesce(
+                   (SELECT cs.shard FROM capacity_shards cs
+                     WHERE cs.ticket_type_id = line.id AND cs.seats >= line.quantity
+                     ORDER BY random() LIMIT 1
+                       FOR UPDATE SKIP LOCKED),
+                   CASE WHEN :type_line_count = 1 THEN
+                       (SELECT cs.shard FROM capacity_shards cs
+                         WHERE cs.ticket_type_id = line.id AND cs.seats >= line.quantity
+                         ORDER BY cs.shard LIMIT 1
+                           FOR UPDATE)
+                   END) AS shard
           FROM jsonb_to_recordset(CAST(:type_lines AS jsonb)) AS line(id uuid, item_id uuid, quantity int),
                event_claim
     ), shard_claims AS (

@@ -40,11 +40,13 @@ if TYPE_CHECKING:
 REFILLS_PER_SHARD = 4
 
 # Every bank of the event back into the counters. The banks are locked (FOR UPDATE waits for holds taking from
-# them, and reads what they left) before the counters are lowered by exactly what was in them.
+# them, and reads what they left) before the counters are lowered by exactly what was in them; in shard order, as
+# holds waiting for a bank lock them, so that neither waits for the other.
 _DRAIN = """
     WITH banked AS (
         SELECT ticket_type_id, shard, seats FROM capacity_shards
          WHERE event_id = :event_id AND seats > 0
+         ORDER BY ticket_type_id, shard
            FOR UPDATE
     ), drained AS (
         UPDATE capacity_shards cs SET seats = 0
@@ -79,22 +81,20 @@ _ROOM = """
     """
 
 # `seats` from the counters into one bank of the type, chosen at random among those no hold is taking from right
-# now (or not made yet); a refill waits for a locked bank only when every bank is locked. The counters' conditions
+# now (or not made yet). A refill never waits for a bank while it holds the event's row: when every bank is being
+# taken from, it banks nothing (`filled` 0) and the hold waits for one of them instead. The counters' conditions
 # repeat the room computed under the lock, so a mistake there refuses instead of overselling.
 _REFILL = """
     WITH free_banks AS (
         SELECT shard FROM capacity_shards WHERE ticket_type_id = :ticket_type_id FOR UPDATE SKIP LOCKED
     ), chosen AS (
-        SELECT coalesce(
-                   (SELECT s FROM generate_series(0, CAST(:shards AS int) - 1) s
-                     WHERE s IN (SELECT shard FROM free_banks)
-                        OR NOT EXISTS (SELECT 1 FROM capacity_shards cs
-                                        WHERE cs.ticket_type_id = :ticket_type_id AND cs.shard = s)
-                     ORDER BY random() LIMIT 1),
-                   CAST(floor(random() * CAST(:shards AS int)) AS int)) AS shard
+        SELECT s AS shard FROM generate_series(0, CAST(:shards AS int) - 1) s
+         WHERE s IN (SELECT shard FROM free_banks)
+            OR NOT EXISTS (SELECT 1 FROM capacity_shards cs WHERE cs.ticket_type_id = :ticket_type_id AND cs.shard = s)
+         ORDER BY random() LIMIT 1
     ), event_fill AS (
         UPDATE events SET seats_claimed = seats_claimed + :seats
-         WHERE id = :event_id AND seats_claimed + :seats <= capacity_total
+         WHERE id = :event_id AND seats_claimed + :seats <= capacity_total AND EXISTS (SELECT 1 FROM chosen)
         RETURNING id
     ), type_fill AS (
         UPDATE ticket_types tt SET seats_claimed = tt.seats_claimed + :seats
@@ -108,7 +108,7 @@ _REFILL = """
         ON CONFLICT (ticket_type_id, shard) DO UPDATE SET seats = capacity_shards.seats + EXCLUDED.seats
         RETURNING shard
     )
-    SELECT (SELECT count(*) FROM bank) AS filled
+    SELECT (SELECT count(*) FROM chosen) AS chosen, (SELECT count(*) FROM bank) AS filled
     """
 
 
@@ -145,9 +145,9 @@ def refill_banks(connection: SqlStatements, event_id: uuid.UUID, quantities: Map
             _REFILL,
             {"event_id": event_id, "ticket_type_id": ticket_type_id, "seats": seats, "shards": event.capacity_shards},
         )
-        if filled is None or filled.filled != 1:
+        if filled is None or filled.filled != filled.chosen:
             raise LookupError(f"the counters of event {event_id} changed under its row lock")
-        event_room -= seats
+        event_room -= seats * filled.filled
     return True
 
 
