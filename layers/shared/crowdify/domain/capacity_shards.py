@@ -8,15 +8,16 @@ can hold at once instead of one after the other. Releasing an order lowers the c
 returns its seats to general sale: the invariant stays `seats_claimed = sold + pending + reserved + kept +
 banked`, or above it.
 
-When no bank has the seats, `refill_banks` moves a batch from the counters into one bank under the event's row
-lock (raising the counters by the batch, never past a capacity). At the tail, when the counters cannot give the
-seats, it drains every bank of the event back into the counters and the purchase takes today's path on the
-counters, which recounts exactly when they say no. Every exact count (crowdify.domain.seat_holds: `check_exact`,
-`recount_claims`) and every lowered capacity drains the banks first (`drain_banks`), under the event lock: the
-exact figures do not see banked seats, and must not sell one that a bank could sell again.
+When no bank has the seats, `refill_banks` moves a batch from the counters into each free bank short of them under
+the event's row lock (raising the counters by what it banks, never past a capacity). At the tail, when the counters
+cannot give the seats, it drains every bank of the event back into the counters and the purchase takes today's path
+on the counters, which recounts exactly when they say no. Every exact count (crowdify.domain.seat_holds:
+`check_exact`, `recount_claims`) and every lowered capacity drains the banks first (`drain_banks`), under the event
+lock: the exact figures do not see banked seats, and must not sell one that a bank could sell again.
 
 Lock order: the event row (a hold reads it FOR KEY SHARE, which only an exact count's FOR UPDATE blocks; a refill
-takes FOR NO KEY UPDATE), then ticket type rows, then bank rows.
+takes FOR NO KEY UPDATE), then ticket type rows, then bank rows; whoever waits for banks (a hold of one type that
+found them all taken, a drain) locks them in shard order, and a refill never waits for one.
 """
 
 from __future__ import annotations
@@ -80,35 +81,43 @@ _ROOM = """
      GROUP BY e.id
     """
 
-# `seats` from the counters into one bank of the type, chosen at random among those no hold is taking from right
-# now (or not made yet). A refill never waits for a bank while it holds the event's row: when every bank is being
-# taken from, it banks nothing (`filled` 0) and the hold waits for one of them instead. The counters' conditions
-# repeat the room computed under the lock, so a mistake there refuses instead of overselling.
+# A batch of `batch` seats from the counters into each bank of the type that no hold is taking from right now and
+# that is short of `quantity` (or not made yet, so the first refill makes them all), in random order, as far as
+# `room` goes; the first gets at least `quantity` (room >= quantity). A refill never waits for a bank while it holds
+# the event's row: when every bank is being taken from, it banks nothing and the hold waits for one of them
+# instead. The counters' conditions repeat the room computed under the lock, so a mistake there refuses instead of
+# overselling.
 _REFILL = """
     WITH free_banks AS (
-        SELECT shard FROM capacity_shards WHERE ticket_type_id = :ticket_type_id FOR UPDATE SKIP LOCKED
+        SELECT shard, seats FROM capacity_shards WHERE ticket_type_id = :ticket_type_id FOR UPDATE SKIP LOCKED
     ), chosen AS (
-        SELECT s AS shard FROM generate_series(0, CAST(:shards AS int) - 1) s
-         WHERE s IN (SELECT shard FROM free_banks)
+        SELECT s AS shard, row_number() OVER (ORDER BY random()) - 1 AS position
+          FROM generate_series(0, CAST(:shards AS int) - 1) s
+         WHERE s IN (SELECT shard FROM free_banks WHERE seats < :quantity)
             OR NOT EXISTS (SELECT 1 FROM capacity_shards cs WHERE cs.ticket_type_id = :ticket_type_id AND cs.shard = s)
-         ORDER BY random() LIMIT 1
+    ), batches AS (
+        SELECT shard, least(:batch, :room - position * :batch) AS seats FROM chosen WHERE position * :batch < :room
+    ), total AS (
+        SELECT coalesce(sum(seats), 0) AS seats FROM batches
     ), event_fill AS (
-        UPDATE events SET seats_claimed = seats_claimed + :seats
-         WHERE id = :event_id AND seats_claimed + :seats <= capacity_total AND EXISTS (SELECT 1 FROM chosen)
-        RETURNING id
+        UPDATE events e SET seats_claimed = e.seats_claimed + total.seats
+          FROM total
+         WHERE e.id = :event_id AND total.seats > 0 AND e.seats_claimed + total.seats <= e.capacity_total
+        RETURNING e.id
     ), type_fill AS (
-        UPDATE ticket_types tt SET seats_claimed = tt.seats_claimed + :seats
-          FROM event_fill
+        UPDATE ticket_types tt SET seats_claimed = tt.seats_claimed + total.seats
+          FROM event_fill, total
          WHERE tt.id = :ticket_type_id AND tt.event_id = event_fill.id
-           AND (tt.capacity IS NULL OR tt.seats_claimed + :seats <= tt.capacity)
+           AND (tt.capacity IS NULL OR tt.seats_claimed + total.seats <= tt.capacity)
         RETURNING tt.id
     ), bank AS (
         INSERT INTO capacity_shards (ticket_type_id, shard, event_id, seats)
-        SELECT type_fill.id, chosen.shard, :event_id, :seats FROM type_fill, chosen
+        SELECT type_fill.id, batches.shard, :event_id, batches.seats FROM type_fill, batches
         ON CONFLICT (ticket_type_id, shard) DO UPDATE SET seats = capacity_shards.seats + EXCLUDED.seats
-        RETURNING shard
+        RETURNING seats
     )
-    SELECT (SELECT count(*) FROM chosen) AS chosen, (SELECT count(*) FROM bank) AS filled
+    SELECT (SELECT seats FROM total) AS planned, (SELECT count(*) FROM bank) AS banks,
+           (SELECT count(*) FROM batches) AS batches
     """
 
 
@@ -118,10 +127,11 @@ def batch_size(quantity: int, capacity: int, shards: int) -> int:
 
 
 def refill_banks(connection: SqlStatements, event_id: uuid.UUID, quantities: Mapping[uuid.UUID, int]) -> bool:
-    """For a hold that found no bank with its seats: banks a batch for each type it buys and answers True (hold
-    from the banks again). Answers False (hold on the counters) when the event does not sell, or when the counters
-    cannot give a type's seats (the tail): then the event's banks are drained back into the counters first. Run it
-    in a transaction of its own: it takes the event's row lock, and commits to let other holds see the seats."""
+    """For a hold that found no bank with its seats: banks a batch in each free bank of each type it buys that is short
+    of the seats, and answers True (hold from the banks again). Answers False (hold on the counters) when the event
+    does not sell, or when the counters cannot give a type's seats (the tail): then the event's banks are drained
+    back into the counters first. Run it in a transaction of its own: it takes the event's row lock, and commits to
+    let other holds see the seats."""
     event = connection.first(_LOCK_EVENT, {"event_id": event_id})
     if event is None:
         return False
@@ -140,14 +150,20 @@ def refill_banks(connection: SqlStatements, event_id: uuid.UUID, quantities: Map
             connection.first(_DRAIN, {"event_id": event_id})
             return False
         capacity = ticket_type["capacity"] if ticket_type["capacity"] is not None else room.capacity_total
-        seats = min(batch_size(quantity, capacity, event.capacity_shards), type_room)
         filled = connection.first(
             _REFILL,
-            {"event_id": event_id, "ticket_type_id": ticket_type_id, "seats": seats, "shards": event.capacity_shards},
+            {
+                "event_id": event_id,
+                "ticket_type_id": ticket_type_id,
+                "quantity": quantity,
+                "batch": batch_size(quantity, capacity, event.capacity_shards),
+                "room": type_room,
+                "shards": event.capacity_shards,
+            },
         )
-        if filled is None or filled.filled != filled.chosen:
+        if filled is None or filled.banks != filled.batches:
             raise LookupError(f"the counters of event {event_id} changed under its row lock")
-        event_room -= seats * filled.filled
+        event_room -= filled.planned
     return True
 
 
