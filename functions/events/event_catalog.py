@@ -219,8 +219,9 @@ def update_event(session: Session, event_id: uuid.UUID, data: EventUpdate, actor
     new_capacity = changes.get("capacity_total")
     if new_capacity is not None and new_capacity < usage.event(event.id).taken:
         raise Conflict(f"capacity_total cannot go below the {usage.event(event.id).taken} seats already sold or held")
-    if new_capacity is not None:
-        # Banked seats were checked against the old capacity: they go back to be checked against the new one.
+    if new_capacity is not None or "capacity_shards" in changes:
+        # Banked seats were checked against the old capacity, and split for the old number of shards: they go back
+        # to general sale, to be banked again under the new figures.
         drain_banks(session, event.id)
     if "currency" in changes and changes["currency"] != event.currency and _has_orders(session, event.id):
         raise Conflict("The currency of an event with orders cannot change")

@@ -23,6 +23,7 @@ from crowdify.domain.capacity import available, usage_for_events
 from crowdify.persistence.database import engine
 from crowdify.persistence.pg_connection import statements_sent
 from local.mercadopago_emulator import MercadoPagoEmulator
+from tests.support.api_gateway import call
 from tests.support.identities import Identity, create_identity
 from tests.support.purchases import attendee, cancel, create_event, execute, held_seats, purchase_body, scalar
 from tests.support.races import connection_pools_of
@@ -261,4 +262,28 @@ def test_an_exact_recount_drains_the_banks_so_a_banked_seat_is_not_sold_twice(
         place(create_identity("user"), event_id, 1)
     assert held_seats(event_id) == 4
     assert banked(event_id) == 0
+    assert ledger_balances(event_id)
+
+
+def test_a_lowered_capacity_takes_back_the_seats_banked_under_the_old_one(
+    checkout: MercadoPagoEmulator, admin: Identity, buyer: Identity
+) -> None:
+    event_id, ticket_type_id = sharded_event(admin, capacity=10, shards=2)
+    bank(event_id, ticket_type_id, {0: 5, 1: 5})
+
+    lowered = call(
+        "put_event",
+        "PUT",
+        "/api/v1/events/{event_id}",
+        {"event_id": event_id},
+        body={"capacity_total": 4},
+        token=admin.token,
+    )
+
+    assert lowered.status == 200, lowered.body
+    place(buyer, event_id, 2)
+    place(create_identity("user"), event_id, 2)
+    with pytest.raises(SoldOut):
+        place(create_identity("user"), event_id, 1)
+    assert held_seats(event_id) == 4
     assert ledger_balances(event_id)

@@ -5,7 +5,8 @@ passed its deadline; reserved seats are those promo codes keep out of general sa
 list keeps for its next offers: the seats kept for it, or as many as the people waiting ask for, whichever is more,
 so the exact count never sells to a general buyer a seat that came back while people wait (a hold past its deadline,
 a refund). An expired hold stops counting the moment its deadline passes, before any sweep marks the order
-`expired`. The same figures back the public `capacity_available` and the purchase's hold check.
+`expired`. The same figures back the public `capacity_available` and the purchase's hold check. Seats banked in
+capacity shards (crowdify.domain.capacity_shards) are in no order: they count as available, as they are.
 """
 
 from __future__ import annotations
