@@ -140,10 +140,12 @@ _COUNTER_CLAIMS = """
 # and each type's seats come from one of its banks, picked at random among those that have them and that no other
 # hold is taking from (SKIP LOCKED spreads concurrent buyers over the banks instead of queueing them). When every
 # bank that has them is being taken from, an order of one type waits for one (more buyers than banks would
-# otherwise refill banks that are not empty). A bank found short after the wait stays locked while the next is
-# waited for, so waiters go in shard order, as the drain does: no two wait for each other. An order of several
-# types never waits, since it holds one type's bank while looking for the next. A bank is written only when every
-# type found one, so a hold that does not fit changes nothing but its locks.
+# otherwise refill banks that are not empty); an order of several types never waits, since it holds one type's
+# bank while looking for the next. A hold locks at most one bank per type: which banks have the seats is read
+# apart (`b`, the statement's snapshot), so a bank another hold emptied meanwhile is still locked and returned
+# rather than left locked and passed over for the next, and the claim below, which reads the bank as it is now,
+# then does not fit (the purchase refills and tries again). A bank is written only when every type found one, so
+# a hold that does not fit changes nothing but its locks.
 _SHARD_CLAIMS = """
     event_claim AS (
         SELECT id, currency FROM events
@@ -153,12 +155,16 @@ _SHARD_CLAIMS = """
         SELECT line.id, line.item_id, line.quantity,
                coalesce(
                    (SELECT cs.shard FROM capacity_shards cs
-                     WHERE cs.ticket_type_id = line.id AND cs.seats >= line.quantity
+                     WHERE cs.ticket_type_id = line.id
+                       AND cs.shard IN (SELECT b.shard FROM capacity_shards b
+                                         WHERE b.ticket_type_id = line.id AND b.seats >= line.quantity)
                      ORDER BY random() LIMIT 1
                        FOR UPDATE SKIP LOCKED),
                    CASE WHEN :type_line_count = 1 THEN
                        (SELECT cs.shard FROM capacity_shards cs
-                         WHERE cs.ticket_type_id = line.id AND cs.seats >= line.quantity
+                         WHERE cs.ticket_type_id = line.id
+                           AND cs.shard IN (SELECT b.shard FROM capacity_shards b
+                                             WHERE b.ticket_type_id = line.id AND b.seats >= line.quantity)
                          ORDER BY cs.shard LIMIT 1
                            FOR UPDATE)
                    END) AS shard

@@ -16,8 +16,8 @@ on the counters, which recounts exactly when they say no. Every exact count (cro
 lock: the exact figures do not see banked seats, and must not sell one that a bank could sell again.
 
 Lock order: the event row (a hold reads it FOR KEY SHARE, which only an exact count's FOR UPDATE blocks; a refill
-takes FOR NO KEY UPDATE), then ticket type rows, then bank rows; whoever waits for banks (a hold of one type that
-found them all taken, a drain) locks them in shard order, and a refill never waits for one.
+takes FOR NO KEY UPDATE), then ticket type rows, then bank rows. A hold locks at most one bank per type and
+waits for one only when it holds none; a refill never waits for one; a drain locks them in shard order.
 """
 
 from __future__ import annotations
@@ -41,8 +41,9 @@ if TYPE_CHECKING:
 REFILLS_PER_SHARD = 4
 
 # Every bank of the event back into the counters. The banks are locked (FOR UPDATE waits for holds taking from
-# them, and reads what they left) before the counters are lowered by exactly what was in them; in shard order, as
-# holds waiting for a bank lock them, so that neither waits for the other.
+# them, and reads what they left) before the counters are lowered by exactly what was in them, in shard order. A
+# hold waiting for a bank holds none, and a hold holding one waits for no bank, so neither waits for the drain in
+# a circle.
 _DRAIN = """
     WITH banked AS (
         SELECT ticket_type_id, shard, seats FROM capacity_shards
