@@ -9,6 +9,8 @@ from typing import Any
 
 import pytest
 
+from crowdify.auth.backend_tokens import issue_device_token, issue_user_token
+from crowdify.config.settings import get_settings
 from crowdify.domain.waiting_room_inlet import admit_from_queue
 from crowdify.persistence.database import transaction
 from local.mercadopago_emulator import MercadoPagoEmulator
@@ -362,3 +364,20 @@ def test_joining_needs_a_signed_in_caller(admin: Identity) -> None:
     anonymous = call("post_event_queue", "POST", QUEUE, {"event_id": event["id"]})
     assert anonymous.status == 401
     assert call("get_event_queue", "GET", QUEUE, {"event_id": "not-a-uuid"}).status == 401
+
+
+def test_a_person_whose_first_request_is_the_join_is_created_and_in_line(admin: Identity) -> None:
+    event = event_with_room(admin)
+    newcomer = uuid.uuid4()
+    token = issue_user_token(str(newcomer), get_settings().jwt_secret)
+    joined = call("post_event_queue", "POST", QUEUE, {"event_id": event["id"]}, token=token)
+    assert joined.status == 201, joined.body
+    assert scalar("SELECT role FROM users WHERE id = :id", id=newcomer) == "user"
+    assert scalar("SELECT count(*) FROM queue_entries WHERE user_id = :id", id=newcomer) == 1
+
+
+def test_a_scanner_device_cannot_join_or_poll(admin: Identity) -> None:
+    event = event_with_room(admin)
+    device = issue_device_token(str(uuid.uuid4()), [event["id"]], get_settings().jwt_secret, 3600)
+    assert call("post_event_queue", "POST", QUEUE, {"event_id": event["id"]}, token=device).status == 403
+    assert call("get_event_queue", "GET", QUEUE, {"event_id": event["id"]}, token=device).status == 403

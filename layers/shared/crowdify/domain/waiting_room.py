@@ -45,10 +45,12 @@ ADMISSION_HAS_EXPIRED = "Your admission from the waiting room has expired; join 
 _JOIN = """
     WITH asynchronous_commit AS (
         SELECT set_config('synchronous_commit', 'off', true)
+    ), known_user AS (
+        SELECT EXISTS (SELECT 1 FROM users WHERE id = :user_id) AS known
     ), room AS (
         SELECT id FROM events
          WHERE id = :event_id AND waiting_room_opens_at IS NOT NULL AND status = 'published'
-           AND EXISTS (SELECT 1 FROM asynchronous_commit)
+           AND EXISTS (SELECT 1 FROM asynchronous_commit) AND (SELECT known FROM known_user)
     ), joined AS (
         INSERT INTO queue_entries (event_id, user_id)
         SELECT id, :user_id FROM room
@@ -59,7 +61,7 @@ _JOIN = """
         RETURNING joined_at
     )
     SELECT {status_columns}, j.joined_at IS NOT NULL AS joined_now, coalesce(j.joined_at, q.joined_at) AS joined_at,
-           EXISTS (SELECT 1 FROM room) AS on_sale
+           EXISTS (SELECT 1 FROM room) AS on_sale, (SELECT known FROM known_user) AS user_known
       FROM events e
       LEFT JOIN waiting_rooms r ON r.event_id = e.id
       LEFT JOIN queue_entries q ON q.event_id = e.id AND q.user_id = :user_id
@@ -114,6 +116,11 @@ class QueueStatus:
         return f"/api/v1/events/{self.event_id}/waiting-list" if self.state == SOLD_OUT else None
 
 
+class UserNotSeenYet(Exception):
+    """The caller has no users row yet (their first request is this join): it must be created, then the join run
+    again."""
+
+
 @dataclass(frozen=True)
 class Joined:
     status: QueueStatus
@@ -123,12 +130,14 @@ class Joined:
 
 def join(connection: SqlStatements, event_id: uuid.UUID, user_id: uuid.UUID) -> Joined:
     """Puts the caller in the event's queue, or leaves them where they are; one whose admission was used or has
-    expired goes to the back of the line."""
+    expired goes to the back of the line. One statement, safe to repeat."""
     row = connection.first(_JOIN_STATEMENT, {"event_id": event_id, "user_id": user_id})
     if row is None:
         raise NotFound("Event not found")
     if row.opens_at is None:
         raise Conflict("This event has no waiting room")
+    if not row.user_known:
+        raise UserNotSeenYet
     if not row.on_sale and not row.in_line:
         raise Conflict("This event is not on sale")
     if not row.in_line and not row.joined_now:
