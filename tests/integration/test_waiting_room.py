@@ -82,6 +82,8 @@ def test_joining_puts_a_visitor_in_line_once_and_the_status_is_a_cacheable_read(
     assert first.status == 201, first.body
     body = first.json()
     assert body["state"] == "waiting" and body["position"] is None and body["ahead"] is None
+    # The room opens in an hour: the page may ask again in half a minute.
+    assert body["poll_after_seconds"] == 30
     assert first.headers["cache-control"] == "no-store"
 
     again = join(buyer, event["id"])
@@ -145,6 +147,7 @@ def test_the_opening_draws_everyone_before_it_at_random_and_later_arrivals_follo
     # The rate (1 a minute) let the first place in: 30 people are ahead of place 32.
     assert seen["state"] == "waiting" and seen["position"] == 32 and seen["ahead"] == 30
     assert seen["estimated_wait_seconds"] == 30 * 60
+    assert seen["poll_after_seconds"] == 30
 
 
 def test_the_inlet_admits_in_place_order_at_the_rate_and_places_stay_dense(admin: Identity) -> None:
@@ -171,6 +174,8 @@ def test_the_inlet_admits_in_place_order_at_the_rate_and_places_stay_dense(admin
     assert first["state"] == "admitted" and first["admitted_until"] is not None
     seventh = queue_status(by_place[7], event["id"]).json()
     assert seventh["state"] == "waiting" and seventh["ahead"] == 1
+    # Next but one, 12 seconds away at 5 a minute: asking every 2 seconds.
+    assert seventh["estimated_wait_seconds"] == 12 and seventh["poll_after_seconds"] == 2
 
 
 def test_the_inlet_keeps_admissions_under_the_in_flight_limit_and_the_seats_left(admin: Identity) -> None:

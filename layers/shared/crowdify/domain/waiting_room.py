@@ -2,10 +2,11 @@
 
 An organiser turns it on with an opening time and a rate. Signed-in visitors join before or after the opening. At
 the opening the inlet draws a place at random for everyone who joined before it (arriving early gives no advantage);
-later arrivals get the next places in the order they joined. The inlet (a scheduled function, `admit_from_queue`)
-then raises the serving place at the room's rate, and only while the admitted buyers and live holds in flight stay
-under `waiting_room_max_in_flight` and the seats left can still serve them. An admission lasts
-`waiting_room_admission_minutes` and buys once: the purchase uses it in the hold's transaction (`use_admission`).
+later arrivals get the next places in the order they joined. The inlet (a scheduled function,
+crowdify.domain.waiting_room_inlet) then raises the serving place at the room's rate, while the admitted buyers who
+have not bought yet (each may send a purchase at any moment) stay under `waiting_room_max_in_flight` and the seats
+left can still serve them. An admission lasts `waiting_room_admission_minutes` and buys once: the purchase uses it in
+the hold's transaction (`use_admission`).
 
 Joining is one INSERT that never waits on another joiner; the places are written by the inlet, which holds the
 room's row lock, so places stay dense (1, 2, 3 ...) and "people ahead" is the place minus the serving place, read
@@ -28,6 +29,9 @@ ADMITTED = "admitted"
 SOLD_OUT = "sold_out"
 CLOSED = "closed"
 NOT_JOINED = "not_joined"
+
+MIN_POLL_SECONDS = 2
+MAX_POLL_SECONDS = 30
 
 ADMISSION_USED = "admission_used"
 ADMISSION_EXPIRED = "admission_expired"
@@ -110,6 +114,8 @@ class QueueStatus:
     admitted_until: datetime | None = None
     reason: str | None = None
     joined_at: datetime | None = None
+    # While waiting: when to ask again (`poll_after`); None once there is nothing left to wait for.
+    poll_after_seconds: int | None = None
 
     @property
     def waiting_list_url(self) -> str | None:
@@ -178,11 +184,27 @@ def queue_status(row: Any) -> QueueStatus:
     if row.place is None:
         # Not placed yet: before the opening nobody is; after it, the inlet places late arrivals on its next round,
         # behind everyone placed so far.
-        wait = None if row.drawn_at is None else math.ceil((row.placed - row.serving) / per_second)
-        return QueueStatus(state=WAITING, estimated_wait_seconds=wait, **base)
+        if row.drawn_at is None:
+            return QueueStatus(state=WAITING, poll_after_seconds=poll_after(until_opening), **base)
+        wait = math.ceil((row.placed - row.serving) / per_second)
+        return QueueStatus(state=WAITING, estimated_wait_seconds=wait, poll_after_seconds=MIN_POLL_SECONDS, **base)
     ahead = max(row.place - row.serving - 1, 0)
     wait = math.ceil(until_opening + ahead / per_second)
-    return QueueStatus(state=WAITING, position=row.place, ahead=ahead, estimated_wait_seconds=wait, **base)
+    return QueueStatus(
+        state=WAITING,
+        position=row.place,
+        ahead=ahead,
+        estimated_wait_seconds=wait,
+        poll_after_seconds=poll_after(wait),
+        **base,
+    )
+
+
+def poll_after(wait_seconds: float) -> int:
+    """How long a visitor's page waits before asking again: a tenth of their wait, within 2 and 30 seconds. A
+    hundred thousand people polling every two seconds would be 50,000 requests a second; those far back ask
+    seldom, and everyone asks often as their turn comes."""
+    return int(min(max(wait_seconds / 10, MIN_POLL_SECONDS), MAX_POLL_SECONDS))
 
 
 def use_admission(connection: SqlStatements, event_id: uuid.UUID, user_id: uuid.UUID, order_id: uuid.UUID) -> None:
