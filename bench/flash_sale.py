@@ -120,6 +120,10 @@ def _queue_worker(
 def _run_queue_workers(
     database_url: str, database_name: str, module_name: str, method: str, event_id: str, user_ids: list[str]
 ) -> dict[str, Any]:
+    from crowdify.persistence.database import dispose_engine
+
+    # A forked worker must not inherit this process's pooled connections: closing its copy would end ours.
+    dispose_engine()
     context = multiprocessing.get_context("fork")
     shares = [user_ids[index::JOIN_WORKERS] for index in range(JOIN_WORKERS)]
     ready = context.Barrier(JOIN_WORKERS + 1)
@@ -325,7 +329,16 @@ def _sold_out_storm(database_url: str, database_name: str) -> dict[str, Any]:
     taken = _taken(database_url, seeded["sell_out_type"])
     sale_cpu, refusal_cpu = sale["cpu_ms_per_response"], storm["cpu_ms_per_response"]
     return {
-        "sale": {key: sale[key] for key in ("orders_per_second", "latency_p50_ms", "cpu_ms_per_response", "responses")},
+        "sale": {
+            key: sale[key]
+            for key in (
+                "orders_per_second",
+                "latency_p50_ms",
+                "cpu_ms_per_response",
+                "cpu_ms_per_purchase_postgres_backends",
+                "responses",
+            )
+        },
         "refusals": {
             key: storm[key] for key in ("responses_per_second", "latency_p50_ms", "cpu_ms_per_response", "responses")
         },
