@@ -1,7 +1,7 @@
 """capacity shards: an event's sellable seats banked over N rows per ticket type, so holds do not queue on one row
 
-Revision ID: 0005_capacity_shards
-Revises: 0004_waiting_list
+Revision ID: 0006_capacity_shards
+Revises: 0005_waiting_room
 Create Date: 2026-12-04 22:40:00.000000
 """
 
@@ -9,8 +9,8 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
 
-revision = "0005_capacity_shards"
-down_revision = "0004_waiting_list"
+revision = "0006_capacity_shards"
+down_revision = "0005_waiting_room"
 branch_labels = None
 depends_on = None
 
