@@ -5,7 +5,8 @@ The hold is one statement (`_HOLD`): it raises the claim counters of the event, 
 where the new quantities still fit under them (crowdify.domain.seat_holds explains why that can never oversell),
 and inserts the order, its items and its attendees, all priced from the database. The same statement counts the
 buyer's orders on the event against the per-buyer limits, exactly, because the catalogue read took the buyer's
-lock on the event first. Every function here sends exactly one statement.
+lock on the event first. Its variant for capacity shards (`_HOLD_FROM_SHARDS`) takes the seats from the banks
+instead of the counters, and shares the rest. Every function here sends exactly one statement.
 """
 
 from __future__ import annotations

@@ -5,7 +5,10 @@ The rules that need no lock are purchase_plan's; the statements and what they co
 fresh purchase costs four statements: the caller's role, the catalogue read, the hold, the checkout link. When the
 claim counters say no, the hold is made again in a transaction that recounts exactly under the event lock and
 either refuses (409 sold out) or holds anyway. An order that costs nothing (free tickets) skips the checkout: it is
-completed, its tickets issued and its paid-order message written in the hold's own transaction.
+completed, its tickets issued and its paid-order message written in the hold's own transaction. On an event split
+into capacity shards the hold takes its seats from a bank instead (crowdify.domain.capacity_shards); when no bank
+has them, the transaction rolls back, the banks are refilled in a short transaction of their own, and the order is
+placed again.
 
 The usual purchase runs on crowdify.persistence.pg_connection: pg8000 with each statement prepared once per warm
 container, so Postgres neither parses nor plans the hold again. The exact recount and a free order's completion use
