@@ -1,0 +1,204 @@
+// The waiting room for one event: joins, polls, shows the status, and sends the buyer on when admitted.
+import { ApiError, joinQueue, joinWaitingList, queueStatus, type QueueStatus } from "./api";
+import { destinationFor } from "./destination";
+import { element, formatWhen, setLines, setText } from "./dom";
+import { strings } from "./strings";
+
+// The status answer is cached for 2 s (Cache-Control: max-age=2): polling faster only reads the same answer.
+const POLL_MILLISECONDS = 2500;
+// On errors the wait doubles up to this, so a crowd of pages does not hammer a struggling API in step.
+const MAX_BACKOFF_MILLISECONDS = 30000;
+// Long enough to read "Taking you to the event page…", short enough not to waste the admission.
+const SEND_ON_MILLISECONDS = 1500;
+
+export interface RoomCallbacks {
+  /** The token was refused (401): the page asks for another. */
+  onTokenRefused(): void;
+}
+
+export class Room {
+  private timer: number | undefined;
+  private failures = 0;
+  private joined = false;
+  private stopped = false;
+  private admittedUntil: number | null = null;
+  private waitingListUrl: string | null = null;
+  private onWaitingList = false;
+
+  constructor(
+    private readonly eventId: string,
+    private readonly token: string,
+    private readonly next: string | null,
+    private readonly callbacks: RoomCallbacks,
+  ) {}
+
+  start(): void {
+    setText(element("state"), strings.joining);
+    window.addEventListener("online", () => this.schedule(0));
+    window.setInterval(() => this.showTimeLeft(), 1000);
+    element("waiting-list-button").addEventListener("click", () => void this.joinWaitingList());
+    this.schedule(0);
+  }
+
+  private schedule(milliseconds: number): void {
+    if (this.stopped) return;
+    window.clearTimeout(this.timer);
+    this.timer = window.setTimeout(() => void this.tick(), milliseconds);
+  }
+
+  private async tick(): Promise<void> {
+    try {
+      const status = this.joined
+        ? await queueStatus(this.eventId, this.token)
+        : await joinQueue(this.eventId, this.token);
+      this.joined = status.state !== "not_joined";
+      this.failures = 0;
+      element("network").hidden = true;
+      setText(element("checked"), strings.lastChecked(new Date().toLocaleTimeString("en-GB")));
+      this.show(status);
+      if (status.state !== "closed") this.schedule(this.joined ? POLL_MILLISECONDS : 0);
+    } catch (error) {
+      this.failed(error);
+    }
+  }
+
+  private failed(error: unknown): void {
+    if (error instanceof ApiError && error.status === 401) {
+      this.stop();
+      this.callbacks.onTokenRefused();
+      return;
+    }
+    if (error instanceof ApiError && (error.status === 404 || error.status === 409)) {
+      // No such event, or no waiting room on it: nothing to wait for, and asking again will not change that.
+      this.stop();
+      this.showFinal(error.status === 404 ? strings.eventNotFound : strings.noWaitingRoom, error.status === 409);
+      return;
+    }
+    this.failures += 1;
+    const wait = Math.min(POLL_MILLISECONDS * 2 ** this.failures, MAX_BACKOFF_MILLISECONDS);
+    const seconds = Math.round(wait / 1000);
+    const network = element("network");
+    // A fetch that never reached a server throws a TypeError (or a timeout); an answer from it is an ApiError.
+    setText(network, error instanceof ApiError && navigator.onLine ? strings.serverTrouble(seconds) : strings.offline(seconds));
+    network.hidden = false;
+    this.schedule(wait);
+  }
+
+  private stop(): void {
+    this.stopped = true;
+    window.clearTimeout(this.timer);
+  }
+
+  private show(status: QueueStatus): void {
+    const state = element("state");
+    state.dataset.state = status.state;
+    element("admitted").hidden = status.state !== "admitted";
+    element("sold-out").hidden = status.state !== "sold_out";
+    this.admittedUntil = null;
+    switch (status.state) {
+      case "waiting":
+        this.showWaiting(status);
+        break;
+      case "admitted":
+        this.showAdmitted(status);
+        break;
+      case "sold_out":
+        setText(state, strings.stateSoldOut);
+        setText(element("place"), "");
+        setLines(element("details"), [strings.soldOutText]);
+        this.waitingListUrl = status.waiting_list_url;
+        element("waiting-list-button").hidden = status.waiting_list_url === null || this.onWaitingList;
+        setText(element("waiting-list-button"), strings.joinWaitingList);
+        break;
+      case "closed":
+        setText(state, strings.stateClosed);
+        setText(element("place"), strings.closedReasons[status.reason ?? ""] ?? strings.closedOther);
+        setLines(element("details"), []);
+        break;
+      default:
+        setText(state, strings.stateNotJoined);
+        setText(element("place"), "");
+        setLines(element("details"), [strings.joining]);
+    }
+  }
+
+  private showWaiting(status: QueueStatus): void {
+    const beforeOpening = status.position === null && new Date(status.opens_at).getTime() > Date.now();
+    setText(element("state"), beforeOpening ? strings.stateWaitingBeforeOpening : strings.stateWaiting);
+    if (status.position === null) {
+      setText(element("place"), "");
+      setLines(
+        element("details"),
+        beforeOpening
+          ? [strings.opensAt(formatWhen(status.opens_at)), strings.drawnAtRandom, strings.keepOpen]
+          : [strings.placing, strings.keepOpen],
+      );
+      return;
+    }
+    setText(element("place"), strings.position(status.position));
+    const lines: string[] = [];
+    if (status.ahead !== null) lines.push(strings.ahead(status.ahead));
+    if (status.estimated_wait_seconds !== null) lines.push(strings.estimatedWait(status.estimated_wait_seconds));
+    lines.push(strings.keepOpen);
+    setLines(element("details"), lines);
+  }
+
+  private showAdmitted(status: QueueStatus): void {
+    const destination = destinationFor(this.next, this.eventId);
+    setText(element("state"), strings.stateAdmitted);
+    setText(element("place"), "");
+    const link = element<HTMLAnchorElement>("admitted-link");
+    link.href = destination;
+    setText(link, strings.admittedGo);
+    this.admittedUntil = status.admitted_until === null ? null : new Date(status.admitted_until).getTime();
+    this.showTimeLeft();
+    // Sent on once per admission: a buyer who comes back (the Back button) stays here and uses the link instead of
+    // being bounced away again.
+    const sentKey = `crowdify.queue.sent.${this.eventId}`;
+    const admission = status.admitted_until ?? "admitted";
+    if (sessionStorage.getItem(sentKey) === admission) {
+      setLines(element("details"), []);
+      return;
+    }
+    sessionStorage.setItem(sentKey, admission);
+    setLines(element("details"), [strings.sendingOn]);
+    window.setTimeout(() => window.location.assign(destination), SEND_ON_MILLISECONDS);
+  }
+
+  private showTimeLeft(): void {
+    if (this.admittedUntil === null) return;
+    const left = Math.max(0, Math.floor((this.admittedUntil - Date.now()) / 1000));
+    setText(element("time-left"), left > 0 ? strings.timeLeft(Math.floor(left / 60), left % 60) : strings.admissionOver);
+  }
+
+  private showFinal(text: string, linkToEvent: boolean): void {
+    setText(element("state"), text);
+    setText(element("place"), "");
+    setLines(element("details"), []);
+    if (linkToEvent) {
+      const section = element("admitted");
+      const link = element<HTMLAnchorElement>("admitted-link");
+      link.href = destinationFor(this.next, this.eventId);
+      setText(link, strings.goToEvent);
+      setText(element("time-left"), "");
+      section.hidden = false;
+    }
+  }
+
+  private async joinWaitingList(): Promise<void> {
+    if (this.waitingListUrl === null) return;
+    const button = element<HTMLButtonElement>("waiting-list-button");
+    const result = element("waiting-list-result");
+    button.disabled = true;
+    setText(result, strings.joiningWaitingList);
+    try {
+      const entry = await joinWaitingList(this.waitingListUrl, this.token);
+      setText(result, strings.onWaitingList(entry.position));
+      this.onWaitingList = true;
+      button.hidden = true;
+    } catch (error) {
+      setText(result, strings.waitingListFailed(error instanceof ApiError ? error.detail : String(error)));
+      button.disabled = false;
+    }
+  }
+}
