@@ -124,6 +124,7 @@ endef
 # start themselves, as production runs behind Supabase's pooler or RDS Proxy (needs the pgbouncer package).
 test: $(VENV_STAMP) $(TOOLS_STAMP) lint template-check build
 	cd $(SCANNER) && npm test --silent
+	cd $(QUEUE_PAGE) && npm test --silent
 	$(call pytest_run,)
 	$(call pytest_run,--pooler=pgbouncer tests/integration tests/e2e)
 

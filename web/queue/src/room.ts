@@ -152,15 +152,14 @@ export class Room {
     setText(link, strings.admittedGo);
     this.admittedUntil = status.admitted_until === null ? null : new Date(status.admitted_until).getTime();
     this.showTimeLeft();
-    // Sent on once per admission: a buyer who comes back (the Back button) stays here and uses the link instead of
-    // being bounced away again.
+    // Sent on once (a buyer is admitted once per event): one who comes back (the Back button) stays here and uses
+    // the link instead of being bounced away again.
     const sentKey = `crowdify.queue.sent.${this.eventId}`;
-    const admission = status.admitted_until ?? "admitted";
-    if (sessionStorage.getItem(sentKey) === admission) {
+    if (sessionStorage.getItem(sentKey) !== null) {
       setLines(element("details"), []);
       return;
     }
-    sessionStorage.setItem(sentKey, admission);
+    sessionStorage.setItem(sentKey, new Date().toISOString());
     setLines(element("details"), [strings.sendingOn]);
     window.setTimeout(() => window.location.assign(destination), SEND_ON_MILLISECONDS);
   }
