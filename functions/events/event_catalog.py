@@ -8,7 +8,14 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from event_schemas import EventCreate, EventUpdate, ServiceInput, TicketTypeCreate, TicketTypeUpdate
+from event_schemas import (
+    EventCreate,
+    EventUpdate,
+    ServiceInput,
+    TicketTypeCreate,
+    TicketTypeUpdate,
+    WaitingRoomSettings,
+)
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
@@ -133,8 +140,21 @@ def _snapshot(event: Event) -> dict[str, Any]:
         "timezone",
         "max_tickets_per_buyer",
         "waiting_list_offer_hours",
+        "waiting_room_opens_at",
+        "waiting_room_admissions_per_minute",
+        "waiting_room_admission_minutes",
     )
     return {field: getattr(event, field) for field in fields}
+
+
+def _set_waiting_room(event: Event, settings: WaitingRoomSettings | None) -> None:
+    """Turns the waiting room on with these settings, or off (None); people already in line keep their places."""
+    if settings is None:
+        event.waiting_room_opens_at = None
+        return
+    event.waiting_room_opens_at = in_event_zone(settings.opens_at, event.timezone)
+    event.waiting_room_admissions_per_minute = settings.admissions_per_minute
+    event.waiting_room_admission_minutes = settings.admission_minutes
 
 
 def create_event(session: Session, data: EventCreate, actor_id: uuid.UUID) -> EventView:
@@ -166,6 +186,7 @@ def create_event(session: Session, data: EventCreate, actor_id: uuid.UUID) -> Ev
         max_tickets_per_buyer=data.max_tickets_per_buyer,
         waiting_list_offer_hours=data.waiting_list_offer_hours,
     )
+    _set_waiting_room(event, data.waiting_room)
     session.add(event)
     session.flush()
     if data.price is not None:
@@ -196,7 +217,7 @@ def update_event(session: Session, event_id: uuid.UUID, data: EventUpdate, actor
     before = _snapshot(event)
     if event.status == "cancelled" and data.model_fields_set - {"capacity_available"}:
         raise Conflict("A cancelled event cannot be changed")
-    changes = data.model_dump(exclude_unset=True, exclude={"capacity_available", "services", "price"})
+    changes = data.model_dump(exclude_unset=True, exclude={"capacity_available", "services", "price", "waiting_room"})
     if "status" in changes and changes["status"] is None:
         changes.pop("status")
 
@@ -230,6 +251,8 @@ def update_event(session: Session, event_id: uuid.UUID, data: EventUpdate, actor
             continue
         setattr(event, field, value)
 
+    if "waiting_room" in data.model_fields_set:
+        _set_waiting_room(event, data.waiting_room)
     if data.price is not None:
         _set_default_price(session, event, data.price)
     elif data.allow_children and not _default_type(event, is_child=True):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from event_catalog import EventView
-from event_schemas import EventResponse, EventServiceResponse, TicketTypeResponse
+from event_schemas import EventResponse, EventServiceResponse, TicketTypeResponse, WaitingRoomSettings
 
 from crowdify.core.timezones import shown_in_zone
 from crowdify.domain.capacity import available
@@ -56,6 +56,13 @@ def event_response(view: EventView) -> EventResponse:
         status=event.status,
         max_tickets_per_buyer=event.max_tickets_per_buyer,
         waiting_list_offer_hours=event.waiting_list_offer_hours,
+        waiting_room=WaitingRoomSettings(
+            opens_at=shown_in_zone(event.waiting_room_opens_at, event.timezone),
+            admissions_per_minute=event.waiting_room_admissions_per_minute,
+            admission_minutes=event.waiting_room_admission_minutes,
+        )
+        if event.waiting_room_opens_at is not None
+        else None,
         ticket_types=[
             ticket_type_response(tt, view) for tt in event.ticket_types if view.shows_hidden_types or not tt.is_hidden
         ],

@@ -22,6 +22,17 @@ MaxTicketsPerBuyer = Annotated[int | None, Field(ge=1, le=1_000_000)]
 WaitingListOfferHours = Annotated[int, Field(ge=1, le=720)]
 
 
+class WaitingRoomSettings(BaseModel):
+    """An event's waiting room (crowdify.domain.waiting_room): people who join before `opens_at` get places drawn
+    at random then; the inlet lets `admissions_per_minute` of them buy, each within `admission_minutes`."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    opens_at: datetime
+    admissions_per_minute: int = Field(default=600, ge=1, le=100_000)
+    admission_minutes: int = Field(default=10, ge=1, le=120)
+
+
 class ServiceInput(BaseModel):
     """An add-on service as the old client sends it in `services` (a free-form object there)."""
 
@@ -58,6 +69,8 @@ class EventCreate(BaseModel):
     status: Literal["draft", "published"] | None = None
     max_tickets_per_buyer: MaxTicketsPerBuyer = None
     waiting_list_offer_hours: WaitingListOfferHours = 24
+    # null: no waiting room (purchases open to everyone).
+    waiting_room: WaitingRoomSettings | None = None
 
 
 class EventUpdate(BaseModel):
@@ -83,6 +96,8 @@ class EventUpdate(BaseModel):
     # null removes the limit; leaving the field out keeps it.
     max_tickets_per_buyer: MaxTicketsPerBuyer = None
     waiting_list_offer_hours: WaitingListOfferHours | None = None
+    # null turns the waiting room off; leaving the field out keeps it.
+    waiting_room: WaitingRoomSettings | None = None
 
 
 class TicketTypeCreate(BaseModel):
@@ -165,6 +180,7 @@ class EventResponse(BaseModel):
     status: str
     max_tickets_per_buyer: int | None
     waiting_list_offer_hours: int
+    waiting_room: WaitingRoomSettings | None = None
     ticket_types: list[TicketTypeResponse]
     event_services: list[EventServiceResponse]
     created_at: datetime

@@ -27,7 +27,9 @@ from crowdify.core.errors import (
     NotFound,
     PromoCodeExhausted,
     PurchaseLimitReached,
+    SoldOut,
 )
+from crowdify.domain.waiting_room import ADMISSION_HAS_EXPIRED, ADMISSION_WAS_USED, JOIN_THE_QUEUE
 
 if TYPE_CHECKING:
     from crowdify.auth.callers import Caller
@@ -43,6 +45,27 @@ class CatalogTicketType:
     sales_start_at: datetime | None
     sales_end_at: datetime | None
     is_hidden: bool = False
+    capacity: int | None = None
+    seats_claimed: int = 0
+
+
+@dataclass(frozen=True)
+class ClaimCounters:
+    """The event's claim counters as the catalogue read them (crowdify.domain.seat_holds). `exact`: nothing has
+    made them overstate (no hold past its deadline waits for the sweep, no ticket was cancelled since the last
+    recount), so a purchase that does not fit under them does not fit at all."""
+
+    capacity_total: int
+    seats_claimed: int
+    exact: bool
+
+
+@dataclass(frozen=True)
+class Admission:
+    """The buyer's admission from the event's waiting room (crowdify.domain.waiting_room)."""
+
+    used: bool
+    valid: bool
 
 
 @dataclass(frozen=True)
@@ -122,6 +145,9 @@ class Catalog:
     buyer_email: str | None
     existing_order: ExistingOrder | None
     voucher: CatalogVoucher | None = None
+    counters: ClaimCounters | None = None
+    has_waiting_room: bool = False
+    admission: Admission | None = None
 
 
 @dataclass(frozen=True)
@@ -297,6 +323,39 @@ def _check_sales(ticket_type: CatalogTicketType, quantity: int, now: datetime) -
         raise InvalidRequest(
             f"At most {ticket_type.max_per_order} tickets of {ticket_type.name!r} per order ({quantity} requested)"
         )
+
+
+def check_admission(catalog: Catalog) -> None:
+    """An event behind a waiting room sells only to a buyer it admitted, once per admission and in its time."""
+    if not catalog.has_waiting_room:
+        return
+    admission = catalog.admission
+    if admission is None:
+        raise Forbidden(JOIN_THE_QUEUE.format(event_id=catalog.event_id))
+    if admission.used:
+        raise Forbidden(ADMISSION_WAS_USED)
+    if not admission.valid:
+        raise Forbidden(ADMISSION_HAS_EXPIRED)
+
+
+def refuse_when_plainly_sold_out(catalog: Catalog, plan: OrderPlan) -> None:
+    """A sold-out answer without the hold: when the counters are exact and the order does not fit under them, no
+    lock and no recount could find it room. Otherwise the hold decides (and, when its counters say no, the exact
+    recount under the event lock)."""
+    counters = catalog.counters
+    if counters is None or not counters.exact:
+        return
+    seats, ticket_quantities = plan.quantities_from_general_sale()
+    left = counters.capacity_total - counters.seats_claimed
+    if seats > left:
+        raise SoldOut(f"This event is sold out: {max(left, 0)} seats left, {seats} requested")
+    for type_id, quantity in ticket_quantities.items():
+        ticket_type = catalog.ticket_types[type_id]
+        if ticket_type.capacity is None:
+            continue
+        remaining = ticket_type.capacity - ticket_type.seats_claimed
+        if quantity > remaining:
+            raise SoldOut(f"{ticket_type.name!r} is sold out: {max(remaining, 0)} left, {quantity} requested")
 
 
 def check_buyer_limits(

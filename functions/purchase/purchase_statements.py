@@ -17,7 +17,17 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from purchase_plan import Catalog, CatalogTicketType, CatalogVoucher, ExistingOrder, Line, OrderPlan, VoucherUse
+from purchase_plan import (
+    Admission,
+    Catalog,
+    CatalogTicketType,
+    CatalogVoucher,
+    ClaimCounters,
+    ExistingOrder,
+    Line,
+    OrderPlan,
+    VoucherUse,
+)
 
 from crowdify.core.errors import NotFound
 from crowdify.persistence.statements import SqlStatements
@@ -27,10 +37,20 @@ from crowdify.persistence.statements import SqlStatements
 # snapshot is taken after the lock, counts every order of the buyer's that committed before (`_BUYER_LIMITS`).
 _CATALOG = """
     SELECT e.id, e.name, e.status, e.currency, e.allow_children, e.max_tickets_per_buyer, now() AS database_now,
+           e.capacity_total, e.seats_claimed,
+           NOT e.claims_overstated
+           AND NOT EXISTS (SELECT 1 FROM orders o
+                            WHERE o.event_id = e.id AND o.status = 'pending' AND o.hold_expires_at <= now())
+           AS claims_exact,
+           e.waiting_room_opens_at IS NOT NULL AS has_waiting_room,
+           (SELECT json_build_object('used', q.admission_used_at IS NOT NULL, 'valid', q.admitted_until > now())
+              FROM queue_entries q
+             WHERE q.event_id = e.id AND q.user_id = :buyer_id AND q.admitted_at IS NOT NULL) AS admission,
            (SELECT coalesce(json_agg(json_build_object(
                        'id', tt.id, 'name', tt.name, 'is_child', tt.is_child, 'is_default', tt.is_default,
                        'max_per_order', tt.max_per_order, 'is_hidden', tt.is_hidden,
-                       'sales_start_at', tt.sales_start_at, 'sales_end_at', tt.sales_end_at)), '[]')
+                       'sales_start_at', tt.sales_start_at, 'sales_end_at', tt.sales_end_at,
+                       'capacity', tt.capacity, 'seats_claimed', tt.seats_claimed)), '[]')
               FROM ticket_types tt WHERE tt.event_id = e.id) AS ticket_types,
            (SELECT coalesce(json_agg(json_build_object('id', s.id, 'name', s.name)), '[]')
               FROM event_services s WHERE s.event_id = e.id) AS services,
@@ -234,6 +254,8 @@ def read_catalog(
             sales_start_at=_timestamp(item["sales_start_at"]),
             sales_end_at=_timestamp(item["sales_end_at"]),
             is_hidden=item["is_hidden"],
+            capacity=item["capacity"],
+            seats_claimed=item["seats_claimed"],
         )
         for item in row.ticket_types
     }
@@ -261,6 +283,9 @@ def read_catalog(
         if existing
         else None,
         voucher=_catalog_voucher(row.voucher),
+        counters=ClaimCounters(row.capacity_total, row.seats_claimed, row.claims_exact),
+        has_waiting_room=row.has_waiting_room,
+        admission=Admission(used=row.admission["used"], valid=row.admission["valid"]) if row.admission else None,
     )
 
 

@@ -28,10 +28,12 @@ from purchase_plan import (
     OrderPlan,
     PricedLine,
     buyer_for,
+    check_admission,
     check_buyer_limits,
     check_event_sells,
     plan_order,
     priced_lines,
+    refuse_when_plainly_sold_out,
     request_fingerprint,
 )
 from purchase_schemas import PurchaseRequest
@@ -43,6 +45,7 @@ from crowdify.core.errors import Conflict, DependencyUnavailable, DomainError, I
 from crowdify.core.statuses import ORDER_PENDING
 from crowdify.domain.outbox import publish_after_commit
 from crowdify.domain.seat_holds import check_exact, lock_event_for_holds, recount_claims, release_hold
+from crowdify.domain.waiting_room import use_admission
 from crowdify.persistence import pg_connection
 from crowdify.persistence.database import CoreStatements, statements_transaction, transaction
 from crowdify.persistence.statements import SqlStatements
@@ -142,7 +145,9 @@ def place_order(
         return _replay(connection, catalog.existing_order, buyer_id, idempotency_key, fingerprint, notification_url)
     if not catalog.buyer_exists:
         raise InvalidRequest("user_id names no user")
+    check_admission(catalog)
     plan = plan_order(catalog, request, buyer_id)
+    refuse_when_plainly_sold_out(catalog, plan)
     settings = get_settings()
     parameters = purchase_statements.hold_parameters(
         catalog,
@@ -165,6 +170,8 @@ def place_order(
             raise Conflict("The event changed while you were buying; try again")
     if held.order_id is None:
         raise _IdempotencyKeyTakenMeanwhile
+    if catalog.has_waiting_room:
+        use_admission(connection, catalog.event_id, buyer_id, held.order_id)
     if held.total == 0:
         if orm is None:
             raise _NeedsTheOrm

@@ -204,6 +204,9 @@ ROUTES: dict[str, RouteCall] = {
     ),
     # Only the owner has an entry: everyone else signed in finds none of theirs.
     "GET /api/v1/events/{event_id}/waiting-list": RouteCall(ORDER_OWNER, event_path),
+    # The matrix's event has no waiting room: a 409 for everyone signed in, past authorisation.
+    "POST /api/v1/events/{event_id}/queue": RouteCall(SIGNED_IN_PERSON, event_path),
+    "GET /api/v1/events/{event_id}/queue": RouteCall(SIGNED_IN_PERSON, event_path),
     "DELETE /api/v1/events/{event_id}/waiting-list": RouteCall(ORDER_OWNER, event_path),
     "POST /api/v1/purchases": RouteCall(
         SIGNED_IN_PERSON,

@@ -245,7 +245,12 @@ def cancel_tickets(session: Session, order: Order, ticket_ids: Iterable[uuid.UUI
         if not wanted:
             return []
         statement = statement.where(Ticket.id.in_(wanted))
-    return list(session.scalars(statement, execution_options={"synchronize_session": False}))
+    cancelled = list(session.scalars(statement, execution_options={"synchronize_session": False}))
+    if cancelled:
+        # The claim counters still count these seats (crowdify.domain.seat_holds): until the next exact recount
+        # they overstate, and a purchase they refuse must be counted exactly.
+        session.execute(update(Event).where(Event.id == order.event_id).values(claims_overstated=True))
+    return cancelled
 
 
 def perform_refunds(refunds: Iterable[RefundToMake]) -> list[RefundToMake]:

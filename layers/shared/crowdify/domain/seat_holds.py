@@ -36,11 +36,13 @@ if TYPE_CHECKING:
 
     Executor = Session | Connection
 
-# Adds quantities to the three counters; the event row first (lock order).
+# Adds quantities to the three counters; the event row first (lock order). Seats claimed again may be counted twice
+# until the next recount, so the counters are no longer taken as exact.
 _CLAIM = text(
     """
     WITH event_claim AS (
-        UPDATE events SET seats_claimed = seats_claimed + :seats WHERE id = :event_id RETURNING id
+        UPDATE events SET seats_claimed = seats_claimed + :seats, claims_overstated = true
+         WHERE id = :event_id RETURNING id
     ), type_claims AS (
         UPDATE ticket_types tt SET seats_claimed = tt.seats_claimed + line.quantity
           FROM jsonb_to_recordset(CAST(:type_lines AS jsonb)) AS line(id uuid, quantity int), event_claim
@@ -83,7 +85,8 @@ _RECOUNT = text(
     ), event_recount AS (
         UPDATE events
            SET seats_claimed = (SELECT coalesce(sum(claimed), 0) FROM type_counts)
-                             + (SELECT coalesce(sum(v.seats_reserved), 0) FROM vouchers v WHERE v.event_id = :event_id)
+                             + (SELECT coalesce(sum(v.seats_reserved), 0) FROM vouchers v WHERE v.event_id = :event_id),
+               claims_overstated = false
          WHERE id = :event_id RETURNING id
     ), type_recount AS (
         UPDATE ticket_types tt SET seats_claimed = c.claimed + c.reserved

@@ -101,6 +101,12 @@ class Event(Timestamps, Base):
             "max_tickets_per_buyer IS NULL OR max_tickets_per_buyer >= 1", name="max_tickets_per_buyer_positive"
         ),
         CheckConstraint("waiting_list_offer_hours BETWEEN 1 AND 720", name="waiting_list_offer_hours_range"),
+        CheckConstraint(
+            "waiting_room_admissions_per_minute BETWEEN 1 AND 100000", name="waiting_room_admissions_per_minute_range"
+        ),
+        CheckConstraint(
+            "waiting_room_admission_minutes BETWEEN 1 AND 120", name="waiting_room_admission_minutes_range"
+        ),
         Index("ix_events_status_starts_at", "status", "starts_at"),
     )
 
@@ -124,8 +130,15 @@ class Event(Timestamps, Base):
     # Seats held or sold, counted up when a hold is made and down only when it is released (seat_holds.py):
     # never below the true figure, so a purchase that fits under it needs no recount.
     seats_claimed: Mapped[int] = mapped_column(Integer, server_default="0")
+    # Set when something made the counters overstate (a ticket cancelled, seats claimed again); cleared by the exact
+    # recount. While it is clear and no hold waits past its deadline, the counters are exact (a cheap sold-out).
+    claims_overstated: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
     # How long a waiting-list offer (a personal code) stays valid (crowdify.domain.waiting_list).
     waiting_list_offer_hours: Mapped[int] = mapped_column(Integer, server_default="24")
+    # The waiting room (crowdify.domain.waiting_room): on when it has an opening time.
+    waiting_room_opens_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    waiting_room_admissions_per_minute: Mapped[int] = mapped_column(Integer, server_default="600")
+    waiting_room_admission_minutes: Mapped[int] = mapped_column(Integer, server_default="10")
 
     ticket_types: Mapped[list[TicketType]] = relationship(
         back_populates="event", order_by="TicketType.created_at", lazy="selectin"
@@ -492,6 +505,40 @@ class WaitingListEntry(Base):
     offer_message_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
     offer_email_claimed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     offer_emailed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class WaitingRoom(Base):
+    """An event's waiting-room inlet: whether the places were drawn, how many people have a place, and up to which
+    place they are let in (crowdify.domain.waiting_room)."""
+
+    __tablename__ = "waiting_rooms"
+    __table_args__ = (CheckConstraint("serving <= placed", name="serving_within_placed"),)
+
+    event_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("events.id", ondelete="CASCADE"), primary_key=True)
+    drawn_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    placed: Mapped[int] = mapped_column(Integer, server_default="0")
+    serving: Mapped[int] = mapped_column(Integer, server_default="0")
+    admitted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    sold_out_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class QueueEntry(Base):
+    """One person in an event's waiting room: their place once drawn or lined up, and their admission."""
+
+    __tablename__ = "queue_entries"
+    __table_args__ = (
+        UniqueConstraint("event_id", "place"),
+        Index("ix_queue_entries_unplaced", "event_id", "joined_at", "user_id", postgresql_where=text("place IS NULL")),
+    )
+
+    event_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("events.id", ondelete="CASCADE"), primary_key=True)
+    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id"), primary_key=True)
+    joined_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    place: Mapped[int | None] = mapped_column(Integer)
+    admitted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    admitted_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    admission_used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    order_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("orders.id", ondelete="SET NULL"))
 
 
 EMAIL_DELIVERY_STATUSES = ("sending", "sent", "skipped")
