@@ -9,7 +9,8 @@ export interface QueueStatus {
   position: number | null;
   ahead: number | null;
   estimated_wait_seconds: number | null;
-  opens_at: string;
+  // null only when the event's waiting room was turned off meanwhile.
+  opens_at: string | null;
   admitted_until: string | null;
   reason: string | null;
   waiting_list_url: string | null;

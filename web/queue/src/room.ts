@@ -123,14 +123,15 @@ export class Room {
   }
 
   private showWaiting(status: QueueStatus): void {
-    const beforeOpening = status.position === null && new Date(status.opens_at).getTime() > Date.now();
+    const opensAt = status.opens_at;
+    const beforeOpening = status.position === null && opensAt !== null && new Date(opensAt).getTime() > Date.now();
     setText(element("state"), beforeOpening ? strings.stateWaitingBeforeOpening : strings.stateWaiting);
     if (status.position === null) {
       setText(element("place"), "");
       setLines(
         element("details"),
         beforeOpening
-          ? [strings.opensAt(formatWhen(status.opens_at)), strings.drawnAtRandom, strings.keepOpen]
+          ? [strings.opensAt(formatWhen(opensAt)), strings.drawnAtRandom, strings.keepOpen]
           : [strings.placing, strings.keepOpen],
       );
       return;
