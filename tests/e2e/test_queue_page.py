@@ -179,7 +179,9 @@ def test_a_late_buyer_finds_the_event_sold_out_and_joins_the_waiting_list(
     assert (entry.json()["status"], entry.json()["seats"]) == ("waiting", 1)
 
 
-def test_a_page_without_a_token_asks_for_one(local_stack: dict[str, Any], phones: Phones) -> None:
+def test_a_page_without_a_token_asks_for_one_and_an_event_without_a_room_says_so(
+    local_stack: dict[str, Any], phones: Phones
+) -> None:
     shots = artifacts("no-token")
     gateway = local_stack["gateway"]
     admin = token_for(local_stack, "admin")
@@ -207,3 +209,12 @@ def test_a_page_without_a_token_asks_for_one(local_stack: dict[str, Any], phones
     page.screenshot(path=shots / "3-in-the-room.png")
     status = requests.get(f"{gateway}/api/v1/events/{event['id']}/queue", headers=bearer(buyer), timeout=15)
     assert status.json()["state"] == "waiting", status.text
+
+    # An event sold without a waiting room: the page says so and points to the event page, where anyone buys.
+    open_sale = publish_event(gateway, admin, name="Venta libre")
+    page.goto(f"{gateway}/queue/?event={open_sale['id']}")
+    expect(page.locator("#state")).to_have_text("This event has no waiting room.", timeout=SEEN_MILLISECONDS)
+    expect(page.get_by_role("link", name="Go to the event page")).to_have_attribute(
+        "href", f"/local/events/?event={open_sale['id']}"
+    )
+    page.screenshot(path=shots / "4-no-waiting-room.png")

@@ -71,7 +71,8 @@ export class Room {
     if (error instanceof ApiError && (error.status === 404 || error.status === 409)) {
       // No such event, or no waiting room on it: nothing to wait for, and asking again will not change that.
       this.stop();
-      this.showFinal(error.status === 404 ? strings.eventNotFound : strings.noWaitingRoom, error.status === 409);
+      const found = error.status === 409;
+      this.showFinal(found ? strings.unavailable(error.detail) : strings.eventNotFound, found);
       return;
     }
     this.failures += 1;

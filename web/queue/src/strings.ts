@@ -5,7 +5,8 @@ export const strings = {
   title: "Waiting room",
   noEvent: "This link names no event. Open the waiting room from the event's page.",
   eventNotFound: "This event does not exist (or is no longer published).",
-  noWaitingRoom: "This event has no waiting room: you can buy directly.",
+  // A 409 from the queue: the API's own words say which ("This event has no waiting room", "… is not on sale").
+  unavailable: (detail: string) => `${detail.replace(/\.$/, "")}.`,
   goToEvent: "Go to the event page",
 
   tokenNeeded: "Sign in to take your place in line. Open this page from the event's page, or paste your token here.",
