@@ -251,11 +251,14 @@ def _run_workers(
     placed = outcomes.get(200, 0)
     window = max(report["finished"] for report in reports) - min(report["started"] for report in reports)
     worker_cpu = sum(report["cpu_seconds"] for report in reports)
+    answered = sum(outcomes.values())
     return {
         "workers": len(buyers),
         "orders": placed,
         "responses": {str(status): count for status, count in sorted(outcomes.items())},
         "orders_per_second": round(placed / window, 1) if window else 0.0,
+        "responses_per_second": round(answered / window, 1) if window else 0.0,
+        "cpu_ms_per_response": round((worker_cpu + backends_cpu) * 1000 / answered, 2) if answered else None,
         "latency_p50_ms": round(statistics.median(latencies) * 1000, 2) if latencies else None,
         "latency_p99_ms": round(latencies[int(len(latencies) * 0.99) - 1] * 1000, 2) if latencies else None,
         "statements_per_purchase": round(sum(r["statements"] for r in reports) / placed, 2) if placed else None,

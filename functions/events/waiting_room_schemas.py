@@ -27,3 +27,5 @@ class QueueStatusResponse(BaseModel):
     reason: str | None
     # When sold out: where to join the event's waiting list (POST, body {"seats": n}).
     waiting_list_url: str | None
+    # While waiting: ask again after this long (2 to 30 seconds: often as the turn comes, seldom far back).
+    poll_after_seconds: int | None

@@ -91,6 +91,32 @@ def test_a_kept_connection_that_died_while_idle_is_replaced_and_the_block_runs_o
     assert kept_backend_pid() == replacement  # the replacement is the one kept now
 
 
+@pytest.mark.kept_connections(
+    "ends the backend a kept connection holds between statements; behind a pooler run_alone is a transaction"
+)
+def test_a_statement_run_alone_on_a_kept_connection_that_died_is_sent_again_on_a_fresh_one(db: str) -> None:
+    dead = kept_backend_pid()
+    terminate_backend(db, dead)
+
+    with statements_sent() as sent:
+        rows = pg_connection.run_alone(BACKEND_PID)
+
+    assert rows[0].pid != dead
+    assert sent == [BACKEND_PID, BACKEND_PID]
+    assert kept_backend_pid() == rows[0].pid
+
+
+def test_a_statement_run_alone_is_its_own_transaction_and_commits(db: str) -> None:
+    user_id = uuid.uuid4()
+    with statements_sent() as sent:
+        pg_connection.run_alone(
+            "INSERT INTO users (id, email, role) VALUES (:id, :email, 'user')",
+            {"id": user_id, "email": f"{user_id.hex}@example.test"},
+        )
+    assert len(sent) == 1
+    assert stored_user(user_id) is not None
+
+
 def test_a_connection_lost_inside_a_transaction_is_a_503_not_retried_and_nothing_is_written(db: str) -> None:
     runs = 0
     with pytest.raises(DependencyUnavailable), transaction() as connection:

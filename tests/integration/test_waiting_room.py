@@ -9,6 +9,8 @@ from typing import Any
 
 import pytest
 
+from crowdify.auth.backend_tokens import issue_device_token, issue_user_token
+from crowdify.config.settings import get_settings
 from crowdify.domain.waiting_room_inlet import admit_from_queue
 from crowdify.persistence.database import transaction
 from local.mercadopago_emulator import MercadoPagoEmulator
@@ -80,6 +82,8 @@ def test_joining_puts_a_visitor_in_line_once_and_the_status_is_a_cacheable_read(
     assert first.status == 201, first.body
     body = first.json()
     assert body["state"] == "waiting" and body["position"] is None and body["ahead"] is None
+    # The room opens in an hour: the page may ask again in half a minute.
+    assert body["poll_after_seconds"] == 30
     assert first.headers["cache-control"] == "no-store"
 
     again = join(buyer, event["id"])
@@ -143,6 +147,7 @@ def test_the_opening_draws_everyone_before_it_at_random_and_later_arrivals_follo
     # The rate (1 a minute) let the first place in: 30 people are ahead of place 32.
     assert seen["state"] == "waiting" and seen["position"] == 32 and seen["ahead"] == 30
     assert seen["estimated_wait_seconds"] == 30 * 60
+    assert seen["poll_after_seconds"] == 30
 
 
 def test_the_inlet_admits_in_place_order_at_the_rate_and_places_stay_dense(admin: Identity) -> None:
@@ -169,6 +174,8 @@ def test_the_inlet_admits_in_place_order_at_the_rate_and_places_stay_dense(admin
     assert first["state"] == "admitted" and first["admitted_until"] is not None
     seventh = queue_status(by_place[7], event["id"]).json()
     assert seventh["state"] == "waiting" and seventh["ahead"] == 1
+    # Next but one, 12 seconds away at 5 a minute: asking every 2 seconds.
+    assert seventh["estimated_wait_seconds"] == 12 and seventh["poll_after_seconds"] == 2
 
 
 def test_the_inlet_keeps_admissions_under_the_in_flight_limit_and_the_seats_left(admin: Identity) -> None:
@@ -362,3 +369,20 @@ def test_joining_needs_a_signed_in_caller(admin: Identity) -> None:
     anonymous = call("post_event_queue", "POST", QUEUE, {"event_id": event["id"]})
     assert anonymous.status == 401
     assert call("get_event_queue", "GET", QUEUE, {"event_id": "not-a-uuid"}).status == 401
+
+
+def test_a_person_whose_first_request_is_the_join_is_created_and_in_line(admin: Identity) -> None:
+    event = event_with_room(admin)
+    newcomer = uuid.uuid4()
+    token = issue_user_token(str(newcomer), get_settings().jwt_secret)
+    joined = call("post_event_queue", "POST", QUEUE, {"event_id": event["id"]}, token=token)
+    assert joined.status == 201, joined.body
+    assert scalar("SELECT role FROM users WHERE id = :id", id=newcomer) == "user"
+    assert scalar("SELECT count(*) FROM queue_entries WHERE user_id = :id", id=newcomer) == 1
+
+
+def test_a_scanner_device_cannot_join_or_poll(admin: Identity) -> None:
+    event = event_with_room(admin)
+    device = issue_device_token(str(uuid.uuid4()), [event["id"]], get_settings().jwt_secret, 3600)
+    assert call("post_event_queue", "POST", QUEUE, {"event_id": event["id"]}, token=device).status == 403
+    assert call("get_event_queue", "GET", QUEUE, {"event_id": event["id"]}, token=device).status == 403

@@ -59,8 +59,9 @@ class Settings(BaseModel):
     hold_minutes: int = Field(default=15, ge=1)
     # Live pending orders one buyer may have on one event: without it, a few unpaid orders hold a whole event.
     max_pending_orders_per_buyer: int = Field(default=2, ge=1)
-    # Admitted buyers and live holds one event's waiting room lets in at once: what the database takes comfortably.
-    waiting_room_max_in_flight: int = Field(default=2000, ge=1)
+    # Admitted buyers who have not bought yet that one event's waiting room allows at once: each may send a purchase
+    # at any moment (docs/architecture.md, "Flash sales", sizes it).
+    waiting_room_max_in_flight: int = Field(default=20_000, ge=1)
     default_currency: str = "CLP"
     default_timezone: str = "America/Santiago"
     stage: str = "local"

@@ -2,10 +2,11 @@
 
 An organiser turns it on with an opening time and a rate. Signed-in visitors join before or after the opening. At
 the opening the inlet draws a place at random for everyone who joined before it (arriving early gives no advantage);
-later arrivals get the next places in the order they joined. The inlet (a scheduled function, `admit_from_queue`)
-then raises the serving place at the room's rate, and only while the admitted buyers and live holds in flight stay
-under `waiting_room_max_in_flight` and the seats left can still serve them. An admission lasts
-`waiting_room_admission_minutes` and buys once: the purchase uses it in the hold's transaction (`use_admission`).
+later arrivals get the next places in the order they joined. The inlet (a scheduled function,
+crowdify.domain.waiting_room_inlet) then raises the serving place at the room's rate, while the admitted buyers who
+have not bought yet (each may send a purchase at any moment) stay under `waiting_room_max_in_flight` and the seats
+left can still serve them. An admission lasts `waiting_room_admission_minutes` and buys once: the purchase uses it in
+the hold's transaction (`use_admission`).
 
 Joining is one INSERT that never waits on another joiner; the places are written by the inlet, which holds the
 room's row lock, so places stay dense (1, 2, 3 ...) and "people ahead" is the place minus the serving place, read
@@ -29,6 +30,9 @@ SOLD_OUT = "sold_out"
 CLOSED = "closed"
 NOT_JOINED = "not_joined"
 
+MIN_POLL_SECONDS = 2
+MAX_POLL_SECONDS = 30
+
 ADMISSION_USED = "admission_used"
 ADMISSION_EXPIRED = "admission_expired"
 EVENT_CLOSED = "event_closed"
@@ -45,10 +49,12 @@ ADMISSION_HAS_EXPIRED = "Your admission from the waiting room has expired; join 
 _JOIN = """
     WITH asynchronous_commit AS (
         SELECT set_config('synchronous_commit', 'off', true)
+    ), known_user AS (
+        SELECT EXISTS (SELECT 1 FROM users WHERE id = :user_id) AS known
     ), room AS (
         SELECT id FROM events
          WHERE id = :event_id AND waiting_room_opens_at IS NOT NULL AND status = 'published'
-           AND EXISTS (SELECT 1 FROM asynchronous_commit)
+           AND EXISTS (SELECT 1 FROM asynchronous_commit) AND (SELECT known FROM known_user)
     ), joined AS (
         INSERT INTO queue_entries (event_id, user_id)
         SELECT id, :user_id FROM room
@@ -59,7 +65,7 @@ _JOIN = """
         RETURNING joined_at
     )
     SELECT {status_columns}, j.joined_at IS NOT NULL AS joined_now, coalesce(j.joined_at, q.joined_at) AS joined_at,
-           EXISTS (SELECT 1 FROM room) AS on_sale
+           EXISTS (SELECT 1 FROM room) AS on_sale, (SELECT known FROM known_user) AS user_known
       FROM events e
       LEFT JOIN waiting_rooms r ON r.event_id = e.id
       LEFT JOIN queue_entries q ON q.event_id = e.id AND q.user_id = :user_id
@@ -108,10 +114,17 @@ class QueueStatus:
     admitted_until: datetime | None = None
     reason: str | None = None
     joined_at: datetime | None = None
+    # While waiting: when to ask again (`poll_after`); None once there is nothing left to wait for.
+    poll_after_seconds: int | None = None
 
     @property
     def waiting_list_url(self) -> str | None:
         return f"/api/v1/events/{self.event_id}/waiting-list" if self.state == SOLD_OUT else None
+
+
+class UserNotSeenYet(Exception):
+    """The caller has no users row yet (their first request is this join): it must be created, then the join run
+    again."""
 
 
 @dataclass(frozen=True)
@@ -123,12 +136,14 @@ class Joined:
 
 def join(connection: SqlStatements, event_id: uuid.UUID, user_id: uuid.UUID) -> Joined:
     """Puts the caller in the event's queue, or leaves them where they are; one whose admission was used or has
-    expired goes to the back of the line."""
+    expired goes to the back of the line. One statement, safe to repeat."""
     row = connection.first(_JOIN_STATEMENT, {"event_id": event_id, "user_id": user_id})
     if row is None:
         raise NotFound("Event not found")
     if row.opens_at is None:
         raise Conflict("This event has no waiting room")
+    if not row.user_known:
+        raise UserNotSeenYet
     if not row.on_sale and not row.in_line:
         raise Conflict("This event is not on sale")
     if not row.in_line and not row.joined_now:
@@ -169,11 +184,27 @@ def queue_status(row: Any) -> QueueStatus:
     if row.place is None:
         # Not placed yet: before the opening nobody is; after it, the inlet places late arrivals on its next round,
         # behind everyone placed so far.
-        wait = None if row.drawn_at is None else math.ceil((row.placed - row.serving) / per_second)
-        return QueueStatus(state=WAITING, estimated_wait_seconds=wait, **base)
+        if row.drawn_at is None:
+            return QueueStatus(state=WAITING, poll_after_seconds=poll_after(until_opening), **base)
+        wait = math.ceil((row.placed - row.serving) / per_second)
+        return QueueStatus(state=WAITING, estimated_wait_seconds=wait, poll_after_seconds=MIN_POLL_SECONDS, **base)
     ahead = max(row.place - row.serving - 1, 0)
     wait = math.ceil(until_opening + ahead / per_second)
-    return QueueStatus(state=WAITING, position=row.place, ahead=ahead, estimated_wait_seconds=wait, **base)
+    return QueueStatus(
+        state=WAITING,
+        position=row.place,
+        ahead=ahead,
+        estimated_wait_seconds=wait,
+        poll_after_seconds=poll_after(wait),
+        **base,
+    )
+
+
+def poll_after(wait_seconds: float) -> int:
+    """How long a visitor's page waits before asking again: a tenth of their wait, within 2 and 30 seconds. A
+    hundred thousand people polling every two seconds would be 50,000 requests a second; those far back ask
+    seldom, and everyone asks often as their turn comes."""
+    return int(min(max(wait_seconds / 10, MIN_POLL_SECONDS), MAX_POLL_SECONDS))
 
 
 def use_admission(connection: SqlStatements, event_id: uuid.UUID, user_id: uuid.UUID, order_id: uuid.UUID) -> None:

@@ -1,8 +1,8 @@
 """The waiting room's inlet (crowdify.domain.waiting_room explains the room): one round per event, run by a
 scheduled function. At the opening it draws a random place for everyone who joined before it; it places later
 arrivals in the order they joined; then it admits the next places in order, as many as the room's rate gives for the
-time since the last admissions, no more than keep admitted buyers and live holds under the in-flight limit, and no
-more than the seats left can serve. It marks the room sold out when no seat is left or held, so the people still
+time since the last admissions, no more than keep admitted buyers who have not bought yet under the in-flight limit,
+and no more than the seats left can serve. It marks the room sold out when no seat is left or held, so the people still
 waiting are told at once (and offered the waiting list).
 
 A round holds the room's row lock: two rounds never interleave, and places stay dense.
@@ -65,14 +65,12 @@ _PLACE_LATE_ARRIVALS = text(
     """
 )
 
-# Admissions still able to buy, and holds still live: what the room has let in and not yet seen through.
+# Admitted buyers who have not bought yet: each may send a purchase at any moment. (A hold waiting for its payment
+# costs the database nothing until the payment arrives, so it is not in flight.)
 _IN_FLIGHT = text(
     """
-    SELECT (SELECT count(*) FROM queue_entries
-             WHERE event_id = :event_id AND place <= :serving AND admission_used_at IS NULL
-               AND admitted_until > now()) AS admissions,
-           (SELECT count(*) FROM orders
-             WHERE event_id = :event_id AND status = 'pending' AND hold_expires_at > now()) AS holds
+    SELECT count(*) FROM queue_entries
+     WHERE event_id = :event_id AND place <= :serving AND admission_used_at IS NULL AND admitted_until > now()
     """
 )
 
@@ -134,7 +132,7 @@ def admit_from_queue(connection: Connection, event_id: uuid.UUID, max_in_flight:
 
     seats_left, seats_held = _seats_left(connection, event_id, room.capacity_total)
     sold_out = seats_left == 0 and seats_held == 0
-    in_flight = connection.execute(_IN_FLIGHT, {"event_id": event_id, "serving": room.serving}).one()
+    in_flight = connection.execute(_IN_FLIGHT, {"event_id": event_id, "serving": room.serving}).scalar_one()
     since = room.admitted_at or room.opens_at
     # A round never makes up for more than a minute of its rate: a stalled inlet does not let a flood in at once.
     elapsed = min((now - since).total_seconds(), 60.0)
@@ -142,8 +140,8 @@ def admit_from_queue(connection: Connection, event_id: uuid.UUID, max_in_flight:
     admitted = max(
         min(
             by_rate,
-            max_in_flight - in_flight.admissions - in_flight.holds,
-            seats_left - in_flight.admissions,
+            max_in_flight - in_flight,
+            seats_left - in_flight,
             placed - room.serving,
         ),
         0,

@@ -301,6 +301,51 @@ def transaction() -> Iterator[Connection]:
             _release(connection)
 
 
+def run_alone(statement: str, parameters: Mapping[str, Any] | None = None) -> list[Any]:
+    """One statement that is its own transaction, for statements safe to run twice (a read, a write that changes
+    nothing the second time): its rows.
+
+    Postgres runs a statement sent outside BEGIN in a transaction of its own, so this costs one round trip where
+    `transaction` costs three. A kept connection that died while idle fails the statement itself rather than a
+    BEGIN; the statement is then sent once more on a fresh connection, which is why it must be safe to repeat.
+    Behind a transaction-mode pooler the session defaults (the statement timeout) exist only inside BEGIN, so there
+    this is an ordinary transaction.
+    """
+    if get_settings().database_behind_pooler:
+        with transaction() as connection:
+            return connection.execute(statement, parameters)
+    with _turn():
+        connection, reused = _checkout()
+        try:
+            try:
+                return connection.execute(statement, parameters)
+            except BaseException as error:
+                if not (reused and is_connection_failure(error)):
+                    raise
+                connection.close()
+                connection = _open_from_settings()
+                return connection.execute(statement, parameters)
+        except BaseException as error:
+            translated = domain_error_for(error)
+            if translated is None:
+                raise
+            raise translated from error
+        finally:
+            _release(connection)
+
+
+class StatementsAlone:
+    """crowdify.persistence.statements.SqlStatements whose every statement is a transaction of its own (`run_alone`):
+    for a route whose work is one statement, or statements that need not commit together."""
+
+    def execute(self, statement: str, parameters: Mapping[str, Any] | None = None) -> list[Any]:
+        return run_alone(statement, parameters)
+
+    def first(self, statement: str, parameters: Mapping[str, Any] | None = None) -> Any | None:
+        rows = run_alone(statement, parameters)
+        return rows[0] if rows else None
+
+
 def close_connections() -> None:
     """Close the kept connections (tests and the local stack point settings at another database)."""
     with _kept_lock:
