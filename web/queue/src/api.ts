@@ -14,6 +14,8 @@ export interface QueueStatus {
   admitted_until: string | null;
   reason: string | null;
   waiting_list_url: string | null;
+  // While waiting: ask again after this long (2 to 30 s, often as the turn comes, seldom far back); null otherwise.
+  poll_after_seconds?: number | null;
 }
 
 export interface WaitingListEntry {

@@ -4,8 +4,12 @@ import { destinationFor } from "./destination";
 import { element, formatWhen, setLines, setText } from "./dom";
 import { strings } from "./strings";
 
-// The status answer is cached for 2 s (Cache-Control: max-age=2): polling faster only reads the same answer.
+// When the status names no wait (admitted, sold out): the answer is cached for 2 s (Cache-Control: max-age=2), so
+// polling faster would only read the same answer.
 const POLL_MILLISECONDS = 2500;
+const MIN_POLL_MILLISECONDS = 2000;
+// Up to this share is added to each wait at random, so that pages that joined together do not all ask together.
+const POLL_JITTER = 0.2;
 // On errors the wait doubles up to this, so a crowd of pages does not hammer a struggling API in step.
 const MAX_BACKOFF_MILLISECONDS = 30000;
 // Long enough to read "Taking you to the event page…", short enough not to waste the admission.
@@ -56,7 +60,7 @@ export class Room {
       element("network").hidden = true;
       setText(element("checked"), strings.lastChecked(new Date().toLocaleTimeString("en-GB")));
       this.show(status);
-      if (status.state !== "closed") this.schedule(this.joined ? POLL_MILLISECONDS : 0);
+      if (status.state !== "closed") this.schedule(this.joined ? pollDelay(status) : 0);
     } catch (error) {
       this.failed(error);
     }
@@ -202,4 +206,11 @@ export class Room {
       button.disabled = false;
     }
   }
+}
+
+/** The status's own `poll_after_seconds` (the API asks those far back to poll seldom), else every 2.5 s. */
+function pollDelay(status: QueueStatus): number {
+  const asked = status.poll_after_seconds;
+  const base = asked === null || asked === undefined ? POLL_MILLISECONDS : Math.max(asked * 1000, MIN_POLL_MILLISECONDS);
+  return base * (1 + Math.random() * POLL_JITTER);
 }
