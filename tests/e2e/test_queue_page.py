@@ -1,6 +1,7 @@
 """The waiting-room page (/queue/) in a real Chromium against the local stack: a buyer waits before the opening, is
 admitted by the inlet and buys on the event page up to the checkout; a late buyer finds the event sold out and
-joins the waiting list from the page; a page opened without a token asks for one.
+joins the waiting list from the page; a page opened without a token asks for one, says when the network is gone,
+and says when an event has no waiting room.
 
 Each buyer is a fresh browser context at a phone's width. Screenshots go to .local/artifacts/queue-page/.
 """
@@ -210,6 +211,13 @@ def test_a_page_without_a_token_asks_for_one_and_an_event_without_a_room_says_so
     status = requests.get(f"{gateway}/api/v1/events/{event['id']}/queue", headers=bearer(buyer), timeout=15)
     assert status.json()["state"] == "waiting", status.text
 
+    # The phone loses the network: the page says so and keeps the place; back online, it checks again at once.
+    page.context.set_offline(True)
+    expect(page.locator("#network")).to_contain_text("No connection", timeout=SEEN_MILLISECONDS)
+    page.screenshot(path=shots / "4-offline.png")
+    page.context.set_offline(False)
+    expect(page.locator("#network")).to_be_hidden(timeout=SEEN_MILLISECONDS)
+
     # An event sold without a waiting room: the page says so and points to the event page, where anyone buys.
     open_sale = publish_event(gateway, admin, name="Venta libre")
     page.goto(f"{gateway}/queue/?event={open_sale['id']}")
@@ -217,4 +225,4 @@ def test_a_page_without_a_token_asks_for_one_and_an_event_without_a_room_says_so
     expect(page.get_by_role("link", name="Go to the event page")).to_have_attribute(
         "href", f"/local/events/?event={open_sale['id']}"
     )
-    page.screenshot(path=shots / "4-no-waiting-room.png")
+    page.screenshot(path=shots / "5-no-waiting-room.png")

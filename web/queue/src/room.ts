@@ -38,6 +38,8 @@ export class Room {
 
   start(): void {
     setText(element("state"), strings.joining);
+    // The phone knows before a poll fails: say so at once, and ask again the moment the connection returns.
+    window.addEventListener("offline", () => this.showNetwork(strings.offlineNow));
     window.addEventListener("online", () => this.schedule(0));
     window.setInterval(() => this.showTimeLeft(), 1000);
     element("waiting-list-button").addEventListener("click", () => void this.joinWaitingList());
@@ -82,11 +84,17 @@ export class Room {
     this.failures += 1;
     const wait = Math.min(POLL_MILLISECONDS * 2 ** this.failures, MAX_BACKOFF_MILLISECONDS);
     const seconds = Math.round(wait / 1000);
-    const network = element("network");
     // A fetch that never reached a server throws a TypeError (or a timeout); an answer from it is an ApiError.
-    setText(network, error instanceof ApiError && navigator.onLine ? strings.serverTrouble(seconds) : strings.offline(seconds));
-    network.hidden = false;
+    this.showNetwork(
+      error instanceof ApiError && navigator.onLine ? strings.serverTrouble(seconds) : strings.offline(seconds),
+    );
     this.schedule(wait);
+  }
+
+  private showNetwork(text: string): void {
+    const network = element("network");
+    setText(network, text);
+    network.hidden = false;
   }
 
   private stop(): void {

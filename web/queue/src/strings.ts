@@ -56,6 +56,7 @@ export const strings = {
   } as Record<string, string>,
   closedOther: "The sale is not available to you.",
 
+  offlineNow: "No connection. Your place in line is kept; this page checks again as soon as the connection returns.",
   offline: (seconds: number) => `No connection. Retrying in ${seconds} s; your place in line is kept.`,
   serverTrouble: (seconds: number) => `The server is not answering. Retrying in ${seconds} s; your place in line is kept.`,
   lastChecked: (time: string) => `Last checked at ${time}.`,
