@@ -137,11 +137,17 @@ def test_a_buyer_waits_for_the_opening_is_admitted_and_reaches_the_checkout(
     expect(page.get_by_role("button", name="Approve")).to_be_visible()
     page.screenshot(path=shots / "3-checkout.png")
 
-    # Back in the room (the token is still in this tab): opening it joins the line again (the admission was used by
-    # the purchase), and the inlet soon admits again; the page does not bounce the buyer away a second time, it
-    # offers the link and the time left.
+    # Back in the room (the token is still in this tab): the turn was used by the purchase, so the page says so and
+    # leaves the choice to join again, at the back, to the buyer; once they do, the inlet soon admits them again and
+    # the page sends them on for this new turn.
     page.goto(f"{gateway}/queue/?event={event['id']}")
-    expect(page.locator("#state")).to_have_text("It is your turn!", timeout=ADMITTED_MILLISECONDS)
+    expect(page.locator("#place")).to_have_text("You have already used your turn to buy.", timeout=SEEN_MILLISECONDS)
+    page.get_by_role("button", name="Join the line again (at the back)").click()
+    page.wait_for_url(f"{gateway}/local/events/?event={event['id']}", timeout=ADMITTED_MILLISECONDS)
+    # Coming back with the Back button, the page is not bounced away a second time: it offers the link and the time
+    # left.
+    page.go_back()
+    expect(page.locator("#state")).to_have_text("It is your turn!", timeout=SEEN_MILLISECONDS)
     expect(page.get_by_role("link", name="Buy your tickets now")).to_have_attribute(
         "href", f"/local/events/?event={event['id']}"
     )

@@ -43,6 +43,7 @@ export class Room {
     window.addEventListener("online", () => this.schedule(0));
     window.setInterval(() => this.showTimeLeft(), 1000);
     element("waiting-list-button").addEventListener("click", () => void this.joinWaitingList());
+    element("join-again-button").addEventListener("click", () => void this.joinAgain());
     this.schedule(0);
   }
 
@@ -54,9 +55,9 @@ export class Room {
 
   private async tick(): Promise<void> {
     try {
-      const status = this.joined
-        ? await queueStatus(this.eventId, this.token)
-        : await joinQueue(this.eventId, this.token);
+      // The status first: one who already used or let pass their turn is asked before going to the back of the line.
+      let status = await queueStatus(this.eventId, this.token);
+      if (status.state === "not_joined") status = await joinQueue(this.eventId, this.token);
       this.joined = status.state !== "not_joined";
       this.failures = 0;
       element("network").hidden = true;
@@ -107,6 +108,7 @@ export class Room {
     state.dataset.state = status.state;
     element("admitted").hidden = status.state !== "admitted";
     element("sold-out").hidden = status.state !== "sold_out";
+    element("closed").hidden = status.state !== "closed" || status.reason === "event_closed";
     this.admittedUntil = null;
     switch (status.state) {
       case "waiting":
@@ -127,6 +129,7 @@ export class Room {
         setText(state, strings.stateClosed);
         setText(element("place"), strings.closedReasons[status.reason ?? ""] ?? strings.closedOther);
         setLines(element("details"), []);
+        setText(element("join-again-button"), strings.joinAgain);
         break;
       default:
         setText(state, strings.stateNotJoined);
@@ -168,7 +171,7 @@ export class Room {
     this.showTimeLeft();
     // Sent on once (a buyer is admitted once per event): one who comes back (the Back button) stays here and uses
     // the link instead of being bounced away again.
-    const sentKey = `crowdify.queue.sent.${this.eventId}`;
+    const sentKey = sentKeyFor(this.eventId);
     if (sessionStorage.getItem(sentKey) !== null) {
       setLines(element("details"), []);
       return;
@@ -198,6 +201,22 @@ export class Room {
     }
   }
 
+  /** Back to the end of the line, by the buyer's choice: their turn was used or has passed. */
+  private async joinAgain(): Promise<void> {
+    const button = element<HTMLButtonElement>("join-again-button");
+    button.disabled = true;
+    try {
+      const status = await joinQueue(this.eventId, this.token);
+      sessionStorage.removeItem(sentKeyFor(this.eventId));
+      this.show(status);
+      this.schedule(pollDelay(status));
+    } catch (error) {
+      this.failed(error);
+    } finally {
+      button.disabled = false;
+    }
+  }
+
   private async joinWaitingList(): Promise<void> {
     if (this.waitingListUrl === null) return;
     const button = element<HTMLButtonElement>("waiting-list-button");
@@ -214,6 +233,11 @@ export class Room {
       button.disabled = false;
     }
   }
+}
+
+/** Where this tab remembers that it sent the buyer on for this event's current turn. */
+function sentKeyFor(eventId: string): string {
+  return `crowdify.queue.sent.${eventId}`;
 }
 
 /** The status's own `poll_after_seconds` (the API asks those far back to poll seldom), else every 2.5 s. */

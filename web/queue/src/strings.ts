@@ -55,6 +55,7 @@ export const strings = {
     event_closed: "The sale for this event is closed.",
   } as Record<string, string>,
   closedOther: "The sale is not available to you.",
+  joinAgain: "Join the line again (at the back)",
 
   offlineNow: "No connection. Your place in line is kept; this page checks again as soon as the connection returns.",
   offline: (seconds: number) => `No connection. Retrying in ${seconds} s; your place in line is kept.`,
