@@ -3,7 +3,9 @@
 #   make run             the local stack (see docs/architecture.md, "The local stack")
 #   make token ROLE=admin [EMAIL=...]   prints a JWT for a running local stack as its last line
 #   make device EVENT=<id> [NAME=...]   prints a door-app pairing link for a running local stack as its last line
-#   make build           the door app (web/scanner/dist) + sam build + precompiled bytecode in .aws-sam/build
+#   make build           the door app (web/scanner/dist), the waiting-room page (web/queue/dist) + sam build
+#                        + precompiled bytecode in .aws-sam/build
+#   make queue-page      the waiting-room page alone (web/queue/dist), served by make run at /queue/
 #   make deploy-scanner STACK=<name>    uploads the door app to the stack's bucket with the stack's API URL
 #   make bench           every benchmark; one table, figures in .bench/latest.json
 #   make openapi         openapi.json from the handlers' own models
@@ -25,7 +27,7 @@ export SAM_CLI_TELEMETRY := 0
 PIP_QUIET := --quiet --disable-pip-version-check
 
 .DEFAULT_GOAL := help
-.PHONY: help venv run token device scanner deploy-scanner lint template-check build test bench openapi clean distclean
+.PHONY: help venv run token device scanner queue-page deploy-scanner lint template-check build test bench openapi clean distclean
 
 help:
 	@sed -n '1,/^$$/p' $(firstword $(MAKEFILE_LIST))
@@ -61,7 +63,17 @@ $(SCANNER_MODULES_STAMP): $(SCANNER)/package.json $(SCANNER)/package-lock.json
 scanner: $(SCANNER_MODULES_STAMP)
 	cd $(SCANNER) && npm run -s typecheck && npm run -s build
 
-run: $(VENV_STAMP) scanner
+# The waiting-room page (web/queue), built the same way.
+QUEUE_PAGE := web/queue
+QUEUE_PAGE_MODULES_STAMP := $(QUEUE_PAGE)/node_modules/.installed
+$(QUEUE_PAGE_MODULES_STAMP): $(QUEUE_PAGE)/package.json $(QUEUE_PAGE)/package-lock.json
+	cd $(QUEUE_PAGE) && npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
+queue-page: $(QUEUE_PAGE_MODULES_STAMP)
+	cd $(QUEUE_PAGE) && npm run -s typecheck && npm run -s build
+
+run: $(VENV_STAMP) scanner queue-page
 	$(VENV)/bin/python -m local.stack
 
 # Silent recipe: the JWT must stay the last line of the output. (make -C DIR adds a "Leaving directory"
@@ -97,7 +109,7 @@ template-check: $(TOOLS_STAMP)
 # one (ARCHITECTURE=x86_64, to measure cold starts on this machine) into .aws-sam/build-<architecture>.
 ARCHITECTURE ?= arm64
 BUILD_DIR := .aws-sam/build$(if $(filter arm64,$(ARCHITECTURE)),,-$(ARCHITECTURE))
-build: $(TOOLS_STAMP) $(VENV_STAMP) scanner
+build: $(TOOLS_STAMP) $(VENV_STAMP) scanner queue-page
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(SAM) build --cached --parallel \
 		--parameter-overrides Architecture=$(ARCHITECTURE) --build-dir $(BUILD_DIR)
 	$(VENV)/bin/python -m compileall -q -f -j 0 --invalidation-mode unchecked-hash $(BUILD_DIR)
@@ -112,6 +124,7 @@ endef
 # start themselves, as production runs behind Supabase's pooler or RDS Proxy (needs the pgbouncer package).
 test: $(VENV_STAMP) $(TOOLS_STAMP) lint template-check build
 	cd $(SCANNER) && npm test --silent
+	cd $(QUEUE_PAGE) && npm test --silent
 	$(call pytest_run,)
 	$(call pytest_run,--pooler=pgbouncer tests/integration tests/e2e)
 
