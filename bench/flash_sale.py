@@ -73,7 +73,7 @@ def _queue_worker(
     from crowdify.auth.backend_tokens import issue_user_token
     from crowdify.config.settings import reset_settings
     from crowdify.persistence.database import dispose_engine, engine
-    from crowdify.persistence.pg_connection import statements_sent
+    from crowdify.persistence.pg_connection import run_alone, statements_sent
 
     reset_settings()
     dispose_engine()
@@ -91,6 +91,8 @@ def _queue_worker(
             statements += 1
 
     sqlalchemy_event.listen(engine(), "before_cursor_execute", count_statement)
+    # Connected before the parent lists this database's backends, so that this worker's backend is among them.
+    run_alone("SELECT 1")
     ready.wait()
     cpu_before = resource.getrusage(resource.RUSAGE_SELF)
     started = time.perf_counter()
