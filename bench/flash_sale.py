@@ -29,9 +29,9 @@ from collections import Counter
 from typing import Any
 
 from bench.purchase import (
-    _NOT_A_STATEMENT,
     JWT_SECRET,
     SELL_OUT_WORKERS,
+    StatementCounter,
     _cpu_seconds,
     _postgres_processes,
     _run_workers,
@@ -83,14 +83,8 @@ def _queue_worker(
         build_event(method, QUEUE, {"event_id": event_id}, token=issue_user_token(user_id, JWT_SECRET))
         for user_id in user_ids
     ]
-    statements = 0
-
-    def count_statement(_connection: Any, _cursor: Any, statement: str, *_: Any) -> None:
-        nonlocal statements
-        if not _NOT_A_STATEMENT.match(statement):
-            statements += 1
-
-    sqlalchemy_event.listen(engine(), "before_cursor_execute", count_statement)
+    counted = StatementCounter()
+    sqlalchemy_event.listen(engine(), "before_cursor_execute", counted)
     # Connected before the parent lists this database's backends, so that this worker's backend is among them.
     run_alone("SELECT 1")
     ready.wait()
@@ -110,7 +104,7 @@ def _queue_worker(
         {
             "latencies": latencies,
             "outcomes": dict(outcomes),
-            "statements": statements + len(sent),
+            "statements": counted.statements + len(sent),
             "cpu_seconds": (cpu_after.ru_utime - cpu_before.ru_utime) + (cpu_after.ru_stime - cpu_before.ru_stime),
             "started": started,
             "finished": finished,

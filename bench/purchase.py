@@ -67,6 +67,17 @@ _NOT_A_STATEMENT = re.compile(r"^\s*(BEGIN|COMMIT|ROLLBACK|SAVEPOINT|RELEASE|SEL
 _POSTGRES_BACKGROUND = ("checkpointer", "background writer", "walwriter", "autovacuum", "replication", "io worker")
 
 
+class StatementCounter:
+    """A `before_cursor_execute` listener counting the statements SQLAlchemy sends (not transaction control)."""
+
+    def __init__(self) -> None:
+        self.statements = 0
+
+    def __call__(self, _connection: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        if not _NOT_A_STATEMENT.match(statement):
+            self.statements += 1
+
+
 def _use_function_paths() -> None:
     for folder in (str(LAYER), str(PURCHASE_FOLDER), str(REPOSITORY)):
         if folder not in sys.path:
@@ -122,21 +133,15 @@ def _worker(
     reset_settings()
     dispose_engine()
     payments.cache_clear()
-    statements = 0
-
-    def count_statement(_connection: Any, _cursor: Any, statement: str, *_: Any) -> None:
-        nonlocal statements
-        if not _NOT_A_STATEMENT.match(statement):
-            statements += 1
-
-    sqlalchemy_event.listen(engine(), "before_cursor_execute", count_statement)
+    counted = StatementCounter()
+    sqlalchemy_event.listen(engine(), "before_cursor_execute", counted)
     context = LambdaContext(function_name="bench-create-purchase")
     handler = post_purchases.lambda_handler
     user_id, token = buyers[0]
     warm = handler(purchase_event(token, _purchase_body(user_id, event_id, ticket_type_id, voucher_code)), context)
     ready.wait()
 
-    statements = 0
+    counted.statements = 0
     cpu_before = resource.getrusage(resource.RUSAGE_SELF)
     started = time.perf_counter()
     deadline = started + seconds
@@ -154,7 +159,7 @@ def _worker(
             if until_sold_out and answer["statusCode"] == 409:
                 break
     finished = time.perf_counter()
-    statements += len(sent_without_sqlalchemy)
+    statements = counted.statements + len(sent_without_sqlalchemy)
     cpu_after = resource.getrusage(resource.RUSAGE_SELF)
     results.put(
         {

@@ -30,7 +30,7 @@ from collections import namedtuple
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager, suppress
 from functools import lru_cache
-from typing import Any
+from typing import Any, NoReturn
 
 import pg8000.native
 from pg8000.converters import make_params
@@ -293,12 +293,17 @@ def transaction() -> Iterator[Connection]:
                 # A failed ROLLBACK marks the connection unusable (closed below); the error to report is the first.
                 with suppress(Exception):
                     connection.rollback()
-            translated = domain_error_for(error)
-            if translated is None:
-                raise
-            raise translated from error
+            _raise_as_domain_error(error)
         finally:
             _release(connection)
+
+
+def _raise_as_domain_error(error: BaseException) -> NoReturn:
+    """Raises the domain error a client can act on for `error` (see `transaction`), or `error` itself: a bug."""
+    translated = domain_error_for(error)
+    if translated is None:
+        raise error
+    raise translated from error
 
 
 def run_alone(statement: str, parameters: Mapping[str, Any] | None = None) -> list[Any]:
@@ -326,10 +331,7 @@ def run_alone(statement: str, parameters: Mapping[str, Any] | None = None) -> li
                 connection = _open_from_settings()
                 return connection.execute(statement, parameters)
         except BaseException as error:
-            translated = domain_error_for(error)
-            if translated is None:
-                raise
-            raise translated from error
+            _raise_as_domain_error(error)
         finally:
             _release(connection)
 
