@@ -17,17 +17,14 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from local.sam_template import SamTemplate
+from local.sam_template import SamTemplate, load_template
 
 REPOSITORY = Path(__file__).resolve().parent.parent
 # `make bench` builds for this machine's CPU first: the deployed arm64 build cannot be imported on x86_64.
 BUILD = REPOSITORY / ".aws-sam" / ("build" if platform.machine() in ("aarch64", "arm64") else "build-x86_64")
 RUNS = 5
-LITERAL_ENVIRONMENT = {
-    "POWERTOOLS_SERVICE_NAME": "crowdify",
-    "POWERTOOLS_METRICS_NAMESPACE": "Crowdify",
-    "LANG": "C.UTF-8",
-}
+# Lambda's own, beside the literal values the template's Globals set (`literal_environment`).
+LAMBDA_ENVIRONMENT = {"LANG": "C.UTF-8"}
 IMPORT_PROBE = """
 import sys, time
 sys.path[:0] = sys.argv[1:3]
@@ -37,7 +34,16 @@ print((time.perf_counter() - started) * 1000)
 """
 
 
-def import_milliseconds(function_directory: Path, layer_directory: Path, module: str, compiled: bool) -> float:
+def literal_environment() -> dict[str, str]:
+    """The environment every function gets from the template's Globals, as far as it is written out (a value that is
+    a parameter or a reference is left out: importing must read no settings)."""
+    variables = load_template(REPOSITORY / "template.yaml")["Globals"]["Function"]["Environment"]["Variables"]
+    return LAMBDA_ENVIRONMENT | {name: value for name, value in variables.items() if isinstance(value, str)}
+
+
+def import_milliseconds(
+    function_directory: Path, layer_directory: Path, module: str, compiled: bool, environment: dict[str, str]
+) -> float:
     flags = ["-I"] if compiled else ["-I", "-B"]
     samples = []
     for _ in range(RUNS):
@@ -45,7 +51,7 @@ def import_milliseconds(function_directory: Path, layer_directory: Path, module:
             [sys.executable, *flags, "-c", IMPORT_PROBE, str(function_directory), str(layer_directory), module],
             capture_output=True,
             text=True,
-            env=LITERAL_ENVIRONMENT,
+            env=environment,
             check=False,
         )
         if completed.returncode != 0:
@@ -64,6 +70,7 @@ def run() -> dict[str, Any]:
     if not layer_directory.is_dir():
         raise RuntimeError(f"no build in {BUILD}: run `make bench` (it builds for this machine first)")
     template = SamTemplate.read(REPOSITORY / "template.yaml")
+    environment = literal_environment()
     results: dict[str, Any] = {}
     with tempfile.TemporaryDirectory() as scratch:
         bare_layer = without_bytecode(layer_directory, Path(scratch) / "layer")
@@ -72,8 +79,12 @@ def run() -> dict[str, Any]:
             module = function.handler.rsplit(".", 1)[0]
             bare_function = without_bytecode(function_directory, Path(scratch) / logical_id)
             results[logical_id] = {
-                "compiled_ms": import_milliseconds(function_directory, layer_directory, module, compiled=True),
-                "uncompiled_ms": import_milliseconds(bare_function, bare_layer, module, compiled=False),
+                "compiled_ms": import_milliseconds(
+                    function_directory, layer_directory, module, compiled=True, environment=environment
+                ),
+                "uncompiled_ms": import_milliseconds(
+                    bare_function, bare_layer, module, compiled=False, environment=environment
+                ),
             }
     return results
 
