@@ -54,9 +54,14 @@ def deliveries() -> list[dict[str, Any]]:
 
 
 def qr_texts(pdf: bytes) -> list[list[str]]:
-    """The text of every barcode on each page."""
+    """The text of every QR code on each page (the page's text now and then reads as a linear barcode of another
+    format)."""
     document = pypdfium2.PdfDocument(pdf)
-    return [[code.text for code in zxingcpp.read_barcodes(page.render(scale=2).to_pil())] for page in document]
+    qr_code = zxingcpp.BarcodeFormat.QRCode
+    return [
+        [code.text for code in zxingcpp.read_barcodes(page.render(scale=2).to_pil(), formats=qr_code)]
+        for page in document
+    ]
 
 
 def test_a_paid_order_becomes_one_email_with_the_pdf_and_a_download_link(

@@ -55,7 +55,9 @@ def printed_codes(email: dict[str, Any]) -> list[PrintedCode]:
     codes = []
     for page in pypdfium2.PdfDocument(base64.b64decode(attachment["content"])):
         image = page.render(scale=2).to_pil().convert("L")
-        [code] = zxingcpp.read_barcodes(image)
+        # QR codes only (the page's text now and then reads as a linear barcode of some other format), each text once.
+        found = {code.text: code for code in zxingcpp.read_barcodes(image, formats=zxingcpp.BarcodeFormat.QRCode)}
+        [code] = found.values()
         position = code.position
         corners = [position.top_left, position.top_right, position.bottom_left, position.bottom_right]
         left, right = min(point.x for point in corners), max(point.x for point in corners)

@@ -77,6 +77,8 @@ def qr_codes_in_attachment(email: dict[str, Any]) -> list[str]:
     [attachment] = email["attachments"]
     codes = []
     for page in pypdfium2.PdfDocument(base64.b64decode(attachment["content"])):
-        [code] = zxingcpp.read_barcodes(page.render(scale=2).to_pil())
+        # QR codes only (the page's text now and then reads as a linear barcode of some other format), each text once.
+        qr_codes = zxingcpp.read_barcodes(page.render(scale=2).to_pil(), formats=zxingcpp.BarcodeFormat.QRCode)
+        [code] = {found.text: found for found in qr_codes}.values()
         codes.append(code.text)
     return codes
