@@ -19,10 +19,10 @@ from __future__ import annotations
 
 import json
 import multiprocessing
-import os
 import random
 import resource
 import statistics
+import sys
 import time
 import uuid
 from collections import Counter
@@ -30,18 +30,17 @@ from typing import Any
 
 from bench.purchase import (
     JWT_SECRET,
+    REPOSITORY,
     SELL_OUT_WORKERS,
     StatementCounter,
     _cpu_seconds,
     _postgres_processes,
     _run_workers,
     _seed,
-    _start_emulator,
     _taken,
-    _use_function_paths,
     buyer_groups,
-    purchase_environment,
-    tear_down,
+    purchase_stack,
+    sell_out,
 )
 from tests.support.api_gateway import LambdaContext, build_event
 
@@ -305,15 +304,7 @@ def _sold_out_storm(database_url: str, database_name: str) -> dict[str, Any]:
     sale = _run_workers(
         database_url, database_name, groups[:SALE_WORKERS], seeded["main_event"], seeded["main_type"], MEASURE_SECONDS
     )
-    _run_workers(
-        database_url,
-        database_name,
-        groups[:SELL_OUT_WORKERS],
-        seeded["sell_out_event"],
-        seeded["sell_out_type"],
-        MEASURE_SECONDS,
-        until_sold_out=True,
-    )
+    sell_out(database_url, database_name, groups, seeded)
     storm = _run_workers(
         database_url,
         database_name,
@@ -344,24 +335,10 @@ def _sold_out_storm(database_url: str, database_name: str) -> dict[str, Any]:
 
 
 def run() -> dict[str, Any]:
-    _use_function_paths()
-    import sys
-
-    from bench.purchase import REPOSITORY
-    from crowdify.persistence.migrations import upgrade_to_head
-    from local.postgres import create_database, test_server_url
-
-    events_folder = str(REPOSITORY / "functions" / "events")
-    if events_folder not in sys.path:
-        sys.path.insert(0, events_folder)
-    server_url = test_server_url()
-    database_name = f"crowdify_bench_flash_{uuid.uuid4().hex[:8]}"
-    database_url = create_database(server_url, database_name)
-    emulator, emulator_url = _start_emulator()
-    saved_environment = dict(os.environ)
-    try:
-        upgrade_to_head(database_url)
-        os.environ.update({**purchase_environment(emulator_url), "DATABASE_URL": database_url})
+    with purchase_stack("flash") as (database_name, database_url):
+        events_folder = str(REPOSITORY / "functions" / "events")
+        if events_folder not in sys.path:
+            sys.path.insert(0, events_folder)
         # Imported before the workers fork: each starts as a warm container.
         import get_event_queue  # noqa: F401
         import post_event_queue  # noqa: F401
@@ -372,8 +349,6 @@ def run() -> dict[str, Any]:
             "sold_out_storm": _sold_out_storm(database_url, database_name),
             "targets": TARGETS,
         }
-    finally:
-        tear_down(saved_environment, emulator, server_url, database_name)
 
 
 if __name__ == "__main__":

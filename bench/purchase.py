@@ -34,6 +34,8 @@ import sys
 import time
 import uuid
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -277,6 +279,21 @@ def _run_workers(
     }
 
 
+def sell_out(
+    database_url: str, database_name: str, groups: list[list[tuple[str, str]]], seeded: dict[str, Any]
+) -> dict[str, Any]:
+    """SELL_OUT_WORKERS buy from the seeded sell-out event's SELL_OUT_SEATS until it is gone."""
+    return _run_workers(
+        database_url,
+        database_name,
+        groups[:SELL_OUT_WORKERS],
+        seeded["sell_out_event"],
+        seeded["sell_out_type"],
+        MEASURE_SECONDS,
+        until_sold_out=True,
+    )
+
+
 def _hot_row_worker(database_url: str, seconds: float, results: Any) -> None:
     import pg8000.native
     from sqlalchemy.engine import make_url
@@ -423,19 +440,30 @@ def _taken(database_url: str, ticket_type_id: str) -> dict[str, int]:
     return {"capacity": row.capacity, "held": int(row.held), "sold": int(row.sold), "orders": int(row.orders)}
 
 
-def run() -> dict[str, Any]:
+@contextmanager
+def purchase_stack(name: str) -> Iterator[tuple[str, str]]:
+    """For the block: a fresh migrated database `crowdify_bench_<name>_…` on the test server, the MercadoPago
+    emulator, and this process's environment set as the purchase function's, pointing at both; (the database's name,
+    its URL). Afterwards all of it is undone (`tear_down`)."""
     _use_function_paths()
     from crowdify.persistence.migrations import upgrade_to_head
     from local.postgres import create_database, test_server_url
 
     server_url = test_server_url()
-    database_name = f"crowdify_bench_purchase_{uuid.uuid4().hex[:8]}"
+    database_name = f"crowdify_bench_{name}_{uuid.uuid4().hex[:8]}"
     database_url = create_database(server_url, database_name)
     emulator, emulator_url = _start_emulator()
     saved_environment = dict(os.environ)
     try:
         upgrade_to_head(database_url)
         os.environ.update({**purchase_environment(emulator_url), "DATABASE_URL": database_url})
+        yield database_name, database_url
+    finally:
+        tear_down(saved_environment, emulator, server_url, database_name)
+
+
+def run() -> dict[str, Any]:
+    with purchase_stack("purchase") as (database_name, database_url):
         # Imported once here, before the workers fork: each starts as a warm container, not a cold one.
         import post_purchases  # noqa: F401
 
@@ -456,15 +484,7 @@ def run() -> dict[str, Any]:
         # Warm-up purchases (one per worker and run) are orders too.
         figures["orders_in_database_match_answers"] = main["orders"] == placed + sum(WORKER_COUNTS)
 
-        race = _run_workers(
-            database_url,
-            database_name,
-            groups[:SELL_OUT_WORKERS],
-            seeded["sell_out_event"],
-            seeded["sell_out_type"],
-            MEASURE_SECONDS,
-            until_sold_out=True,
-        )
+        race = sell_out(database_url, database_name, groups, seeded)
         taken = _taken(database_url, seeded["sell_out_type"])
         figures["sell_out"] = {
             "seats": SELL_OUT_SEATS,
@@ -477,8 +497,6 @@ def run() -> dict[str, Any]:
         )
         figures["targets"] = TARGETS
         return figures
-    finally:
-        tear_down(saved_environment, emulator, server_url, database_name)
 
 
 def purchase_environment(emulator_url: str) -> dict[str, str]:

@@ -28,6 +28,7 @@ from tests.support.purchases import (
     execute,
     purchase_body,
     scalar,
+    update_event,
 )
 from tests.support.races import all_at_once, connection_pools_of
 
@@ -77,23 +78,14 @@ def test_the_event_shows_its_limit_and_an_update_sets_or_removes_it(admin: Ident
     assert event["max_tickets_per_buyer"] == 4
 
     def update(body: dict[str, Any]) -> Any:
-        answer = call(
-            "put_event", "PUT", "/api/v1/events/{event_id}", {"event_id": event["id"]}, body=body, token=admin.token
-        )
+        answer = update_event(admin, event["id"], body)
         assert answer.status == 200, answer.body
         return answer.json()["max_tickets_per_buyer"]
 
     assert update({"name": "Otro nombre"}) == 4, "leaving the field out keeps the limit"
     assert update({"max_tickets_per_buyer": 6}) == 6
     assert update({"max_tickets_per_buyer": None}) is None
-    refused = call(
-        "put_event",
-        "PUT",
-        "/api/v1/events/{event_id}",
-        {"event_id": event["id"]},
-        body={"max_tickets_per_buyer": 0},
-        token=admin.token,
-    )
+    refused = update_event(admin, event["id"], {"max_tickets_per_buyer": 0})
     assert refused.status == 422
 
 

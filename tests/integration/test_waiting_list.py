@@ -8,13 +8,19 @@ from typing import Any
 from local.mercadopago_emulator import MercadoPagoEmulator
 from tests.support.api_gateway import HttpResponse, call
 from tests.support.identities import Identity, create_identity
-from tests.support.purchases import attendee, buy, cancel, create_event, execute, purchase_body, scalar
+from tests.support.purchases import (
+    WAITING_LIST,
+    attendee,
+    buy,
+    cancel,
+    create_event,
+    execute,
+    join_waiting_list,
+    purchase_body,
+    scalar,
+)
 
-WAITING_LIST = "/api/v1/events/{event_id}/waiting-list"
-
-
-def join(person: Identity, event_id: str, **body: Any) -> HttpResponse:
-    return call("post_event_waiting_list", "POST", WAITING_LIST, {"event_id": event_id}, body=body, token=person.token)
+join = join_waiting_list
 
 
 def my_entry(person: Identity, event_id: str, **query: str) -> HttpResponse:

@@ -23,11 +23,21 @@ from tests.support.api_gateway import HttpResponse, LambdaContext, call
 from tests.support.identities import Identity, create_identity
 from tests.support.notify import run_notify, sqs_record
 from tests.support.paid_orders import AwsResources
-from tests.support.purchases import attendee, buy, cancel, create_event, execute, purchase_body, rows, scalar
+from tests.support.purchases import (
+    WAITING_LIST,
+    attendee,
+    buy,
+    cancel,
+    create_event,
+    execute,
+    join_waiting_list,
+    purchase_body,
+    rows,
+    scalar,
+)
 from tests.support.races import all_at_once, connection_pools_of
 from tests.support.sendgrid import sent_emails
 
-WAITING_LIST = "/api/v1/events/{event_id}/waiting-list"
 ADMIN_LIST = "/api/v1/admin/events/{event_id}/waiting-list"
 
 
@@ -38,14 +48,7 @@ def many_connections(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 
 
 def join(person: Identity, event_id: str, seats: int = 1) -> HttpResponse:
-    joined = call(
-        "post_event_waiting_list",
-        "POST",
-        WAITING_LIST,
-        {"event_id": event_id},
-        body={"seats": seats},
-        token=person.token,
-    )
+    joined = join_waiting_list(person, event_id, seats=seats)
     assert joined.status == 201, joined.body
     return joined
 

@@ -22,9 +22,11 @@ from tests.support.purchases import (
     complete_with_tickets,
     create_event,
     execute,
+    join_waiting_list,
     purchase_body,
     rows,
     scalar,
+    update_event,
 )
 from tests.support.races import all_at_once, connection_pools_of
 
@@ -271,14 +273,7 @@ def test_a_sold_out_room_tells_everyone_waiting_and_offers_the_waiting_list(
     seen = queue_status(other_buyer, event["id"]).json()
     assert seen["state"] == "sold_out"
     assert seen["waiting_list_url"] == f"/api/v1/events/{event['id']}/waiting-list"
-    listed = call(
-        "post_event_waiting_list",
-        "POST",
-        "/api/v1/events/{event_id}/waiting-list",
-        {"event_id": event["id"]},
-        body={"seats": 1},
-        token=other_buyer.token,
-    )
+    listed = join_waiting_list(other_buyer, event["id"], seats=1)
     assert listed.status == 201, listed.body
 
 
@@ -314,35 +309,18 @@ def test_an_organiser_turns_the_room_on_and_off(
 ) -> None:
     event = create_event(admin, services=[])
     opens_at = (datetime.now(UTC) + timedelta(minutes=5)).isoformat()
-    updated = call(
-        "put_event",
-        "PUT",
-        "/api/v1/events/{event_id}",
-        {"event_id": event["id"]},
-        body={"waiting_room": {"opens_at": opens_at, "admissions_per_minute": 120, "admission_minutes": 5}},
-        token=admin.token,
+    updated = update_event(
+        admin,
+        event["id"],
+        {"waiting_room": {"opens_at": opens_at, "admissions_per_minute": 120, "admission_minutes": 5}},
     )
     assert updated.status == 200, updated.body
     assert updated.json()["waiting_room"]["admission_minutes"] == 5
     assert buy(buyer, purchase_body(buyer, event["id"], [attendee()])).status == 403
 
-    kept = call(
-        "put_event",
-        "PUT",
-        "/api/v1/events/{event_id}",
-        {"event_id": event["id"]},
-        body={"name": "Otro"},
-        token=admin.token,
-    )
+    kept = update_event(admin, event["id"], {"name": "Otro"})
     assert kept.json()["waiting_room"] is not None
-    off = call(
-        "put_event",
-        "PUT",
-        "/api/v1/events/{event_id}",
-        {"event_id": event["id"]},
-        body={"waiting_room": None},
-        token=admin.token,
-    )
+    off = update_event(admin, event["id"], {"waiting_room": None})
     assert off.json()["waiting_room"] is None
     assert buy(buyer, purchase_body(buyer, event["id"])).status == 200
 

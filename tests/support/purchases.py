@@ -14,6 +14,8 @@ from tests.support.api_gateway import HttpResponse, call
 from tests.support.identities import Identity
 
 PURCHASES = "/api/v1/purchases"
+EVENT = "/api/v1/events/{event_id}"
+WAITING_LIST = "/api/v1/events/{event_id}/waiting-list"
 
 
 @pytest.fixture
@@ -36,6 +38,16 @@ def create_event(admin: Identity, **overrides: Any) -> dict[str, Any]:
     created = call("post_events", "POST", "/api/v1/events", body=body, token=admin.token)
     assert created.status == 201, created.body
     return created.json()
+
+
+def update_event(admin: Identity, event_id: str, body: dict[str, Any]) -> HttpResponse:
+    """PUT /api/v1/events/{event_id} with `body`; the answer, whatever it is."""
+    return call("put_event", "PUT", EVENT, {"event_id": event_id}, body=body, token=admin.token)
+
+
+def join_waiting_list(person: Identity, event_id: str, **body: Any) -> HttpResponse:
+    """POST /api/v1/events/{event_id}/waiting-list with `body` (`seats`, `ticket_type_id`); the answer."""
+    return call("post_event_waiting_list", "POST", WAITING_LIST, {"event_id": event_id}, body=body, token=person.token)
 
 
 def create_ticket_type(admin: Identity, event_id: str, **fields: Any) -> dict[str, Any]:
